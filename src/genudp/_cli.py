@@ -1,0 +1,52 @@
+"""The ``genudp`` command: a thin layer over the public API.
+
+``main(argv) -> int`` parses arguments and calls only ``genudp``'s public functions, so tests can
+call ``main([...])`` directly.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Sequence
+
+__all__ = ("main",)
+
+_DESCRIPTION = """\
+genudp: Erlang/OTP's gen_udp for Python, with exact send results.
+
+commands:
+  repro     run the full-receiver scenario: senders under a signal storm push
+            sequence-numbered datagrams to a slow Unix-domain receiver; prints
+            what was sent, delivered, lost, duplicated and the CPU it took
+"""
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="genudp",
+        description=_DESCRIPTION,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument("--version", action="store_true", help="print the version and exit")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    from . import _repro
+
+    _repro.add_parser(sub)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the command line; returns the exit status."""
+    parser = _parser()
+    args = parser.parse_args(sys.argv[1:] if argv is None else list(argv))
+    if args.version:
+        from . import __version__
+
+        print(f"genudp {__version__}")
+        return 0
+    if args.command is None:
+        parser.print_help()
+        return 0
+    result: int = args.run(args)
+    return result

@@ -1,0 +1,173 @@
+"""Socket options and the active-mode state machine.
+
+Rule 1: everything that decides what ``active`` becomes lives here, as pure functions over plain
+values, so that the rules can be tested exhaustively without a socket. The socket layer only calls
+:func:`set_active` when a caller changes the mode and :func:`after_delivery` when it delivers a
+datagram, and does what the returned :class:`Transition` says.
+
+Theory of operation (OTP's inet rules, lib/kernel/src/inet.erl ``{active, N}``):
+
+============================  ==================  =====================================
+current mode                  requested / event   result
+============================  ==================  =====================================
+any                           True/False/"once"   that mode; no message
+int count c                   int n               c + n: <= 0 passive + udp_passive,
+                                                  > 32767 error einval (unchanged)
+True / False / "once"         int n               n (the count starts from 0)
+True                          datagram delivered  True
+"once"                        datagram delivered  False (no udp_passive: that is OTP's)
+int count c                   datagram delivered  c - 1; at 0 passive + udp_passive
+============================  ==================  =====================================
+
+A mode is ``True``, ``False``, ``"once"`` or a positive ``int`` (the remaining count). Counts
+are kept within -32768..32767 as OTP does; a request outside that range is "einval".
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Final, Literal, TypeAlias
+
+from ._errors import Error
+
+__all__ = (
+    "Active",
+    "Mode",
+    "ACTIVE_MIN",
+    "ACTIVE_MAX",
+    "Transition",
+    "check_active",
+    "set_active",
+    "after_delivery",
+    "delivery_budget",
+    "check_timeout",
+    "check_bufsize",
+    "check_bool",
+    "OPTION_NAMES",
+    "SETTABLE",
+)
+
+#: What callers pass as ``active``: True, False, "once", or a count -32768..32767.
+Active: TypeAlias = bool | Literal["once"] | int
+#: What a socket holds: True, False, "once" or a positive remaining count.
+Mode: TypeAlias = bool | Literal["once"] | int
+
+ACTIVE_MIN: Final = -32768
+ACTIVE_MAX: Final = 32767
+
+#: Every option name ``getopts`` knows, in the order it reports them.
+OPTION_NAMES: Final = ("active", "recbuf", "sndbuf", "reuseaddr", "reuseport", "send_timeout")
+#: The ones ``setopts`` may change after ``open``.
+SETTABLE: Final = frozenset(("active", "recbuf", "sndbuf", "send_timeout"))
+
+
+@dataclass(frozen=True, slots=True)
+class Transition:
+    """What a mode change does: the new mode and whether to send ``("udp_passive", sock)``."""
+
+    mode: Mode
+    passive_message: bool
+
+
+def _type_name(value: object) -> str:
+    return type(value).__name__
+
+
+def check_active(value: object) -> Active:
+    """Check the type of an ``active`` value.
+
+    Raises:
+        TypeError: not a bool, "once" or int.
+        ValueError: a str other than "once".
+    """
+    if value is True or value is False or type(value) is int:
+        return value  # type: ignore[return-value]
+    if isinstance(value, str):
+        if value == "once":
+            return "once"
+        raise ValueError(f"active must be True, False, 'once' or an int count; got {value!r}")
+    raise TypeError(f"active must be True, False, 'once' or an int count; got {_type_name(value)}")
+
+
+def set_active(current: Mode, requested: Active) -> Transition:
+    """Apply ``setopts(active=requested)`` to a socket whose mode is ``current``.
+
+    Raises:
+        Error: reason "einval" when the resulting count is outside -32768..32767.
+    """
+    requested = check_active(requested)
+    if requested is True or requested is False or requested == "once":
+        return Transition(requested, False)
+    assert type(requested) is int
+    if not ACTIVE_MIN <= requested <= ACTIVE_MAX:
+        raise Error("einval", f"active count must be within {ACTIVE_MIN}..{ACTIVE_MAX}; got {requested}")
+    base = current if type(current) is int else 0
+    count = base + requested
+    if count > ACTIVE_MAX:
+        raise Error(
+            "einval",
+            f"active count {base} + {requested} = {count} exceeds {ACTIVE_MAX}",
+        )
+    if count <= 0:
+        return Transition(False, True)
+    return Transition(count, False)
+
+
+def after_delivery(current: Mode, count: int = 1) -> Transition:
+    """The mode after ``count`` datagrams (1 <= count <= ``delivery_budget(current)``) were
+    delivered to the owner's mailbox in one batch."""
+    budget = delivery_budget(current)
+    if not 1 <= count <= budget:
+        raise ValueError(f"cannot deliver {count} datagram(s) in mode {current!r} (budget {budget})")
+    if current is True:
+        return Transition(True, False)
+    if current == "once":
+        return Transition(False, False)
+    assert type(current) is int
+    if count == current:
+        return Transition(False, True)
+    return Transition(current - count, False)
+
+
+def delivery_budget(current: Mode) -> int:
+    """How many datagrams may be delivered before the mode must change (0: passive)."""
+    if current is True:
+        return 1 << 30
+    if current == "once":
+        return 1
+    if current is False:
+        return 0
+    assert type(current) is int
+    return current
+
+
+def check_timeout(value: object, what: str = "timeout") -> float | None:
+    """Check a timeout in seconds: ``None`` (forever) or a finite number >= 0."""
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise TypeError(f"{what} must be None or a number of seconds >= 0; got {_type_name(value)}")
+    if math.isnan(value) or value < 0:
+        raise ValueError(f"{what} must be None or a number of seconds >= 0; got {value!r}")
+    if math.isinf(value):
+        return None
+    return float(value)
+
+
+def check_bufsize(value: object, what: str) -> int | None:
+    """Check a buffer size (recbuf, sndbuf): ``None`` (kernel default) or an int >= 1."""
+    if value is None:
+        return None
+    if type(value) is not int:
+        raise TypeError(f"{what} must be None or an int number of bytes; got {_type_name(value)}")
+    if value < 1 or value > 2**31 - 1:
+        raise ValueError(f"{what} must be within 1..{2**31 - 1} bytes; got {value}")
+    return value
+
+
+def check_bool(value: object, what: str) -> bool:
+    """Check a flag option."""
+    if value is not True and value is not False:
+        raise TypeError(f"{what} must be True or False; got {_type_name(value)}")
+    return value

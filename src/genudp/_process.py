@@ -1,0 +1,426 @@
+"""Processes and mailboxes: Erlang's model on Python threads.
+
+A *process* is a thread with a mailbox, named by a :class:`Pid`. ``spawn`` starts one; any other
+thread becomes one the first time it calls ``genudp.self()`` (or anything that needs its
+process), and stops being one when the thread ends.
+
+Mailbox rules:
+- ``send`` appends and never blocks; a message to an ended process is dropped, as in Erlang.
+- ``receive(match)`` takes the *oldest* message that ``match`` accepts. Messages it skips keep
+  their place and order (Erlang's save queue), and each message is offered to ``match`` once per
+  ``receive`` call, so a long queue costs O(n) per call, not O(n^2).
+- Only the owning process takes messages out of its mailbox, so a message found by scanning
+  outside the lock is still where it was when it is removed: other threads only append.
+- A blocked receive sleeps on a lock used as a semaphore, with a "someone waits" flag so that
+  ``send`` pays for a wake-up only when there is a sleeper (``threading.Condition`` costs ~2x:
+  it is pure Python and allocates a lock per wait).
+
+When a process ends, in this order: its sockets close, its mailbox stops accepting messages, each
+monitor gets ``("DOWN", ref, "process", pid, reason)``, and ``join`` returns.
+"""
+
+from __future__ import annotations
+
+import itertools
+import logging
+import threading
+import time
+import weakref
+from collections import deque
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any, Final
+
+from ._errors import Timeout
+from ._options import check_timeout
+
+if TYPE_CHECKING:
+    from ._socket import Socket
+
+__all__ = (
+    "Pid",
+    "Ref",
+    "Mailbox",
+    "spawn",
+    "current",
+    "send",
+    "receive",
+    "monitor",
+    "demonitor",
+)
+
+_log: Final = logging.getLogger("genudp")
+_ids = itertools.count(1)
+_ref_ids = itertools.count(1)
+
+#: Set by the test suite to see every process created (it checks their mailboxes for strays).
+_creation_hook: Callable[[Pid], None] | None = None
+
+
+class Ref:
+    """A unique reference, as returned by ``monitor``; compare with ``is`` or ``==``."""
+
+    __slots__ = ("_id", "_target")
+
+    def __init__(self, target: Pid | None = None) -> None:
+        self._id = next(_ref_ids)
+        self._target = target
+
+    def __repr__(self) -> str:
+        return f"#Ref<{self._id}>"
+
+
+class Mailbox:
+    """A process's message queue: append from anywhere, selective take by the owner only."""
+
+    __slots__ = ("_lock", "_queue", "_signal", "_waiting", "_open", "_waker")
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._queue: deque[Any] = deque()
+        self._signal = threading.Lock()
+        self._signal.acquire()
+        self._waiting = False
+        self._open = True
+        # Set while an asyncio task waits on this mailbox: called (under the lock) instead of
+        # releasing the semaphore.
+        self._waker: Callable[[], None] | None = None
+
+    def put(self, message: object) -> None:
+        """Append one message; wake the owner if it sleeps. Never blocks on the owner."""
+        with self._lock:
+            if not self._open:
+                return
+            self._queue.append(message)
+            if self._waiting:
+                self._wake_locked()
+
+    def put_many(self, messages: list[Any]) -> None:
+        """Append a batch in order with one lock round trip and at most one wake-up."""
+        with self._lock:
+            if not self._open:
+                return
+            self._queue.extend(messages)
+            if self._waiting:
+                self._wake_locked()
+
+    def _wake_locked(self) -> None:
+        self._waiting = False
+        waker = self._waker
+        if waker is None:
+            self._signal.release()
+        else:
+            self._waker = None
+            waker()
+
+    def close(self) -> None:
+        """Stop accepting messages; what is queued stays readable (for post-mortems and tests)."""
+        with self._lock:
+            self._open = False
+
+    def __len__(self) -> int:
+        return len(self._queue)
+
+    def snapshot(self) -> list[Any]:
+        """A copy of the queued messages, oldest first, taking none."""
+        with self._lock:
+            return list(self._queue)
+
+    def take_nowait(self, match: Callable[[Any], object] | None, start: int = 0) -> tuple[bool, Any, int]:
+        """Try to take the oldest matching message at or after index ``start``.
+
+        Returns ``(found, message, scanned)``: ``scanned`` is how many messages have been offered
+        to ``match`` so far (pass it back as ``start`` to avoid offering them again).
+        """
+        queue = self._queue
+        if match is None:
+            with self._lock:
+                if queue:
+                    return True, queue.popleft(), 0
+                return False, None, 0
+        with self._lock:
+            end = len(queue)
+            fresh = list(itertools.islice(queue, start, end)) if start < end else []
+        # ``match`` runs without the lock: it may send messages (even to this mailbox).
+        for offset, message in enumerate(fresh):
+            if match(message):
+                with self._lock:
+                    del queue[start + offset]
+                return True, message, 0
+        return False, None, start + len(fresh)
+
+    def extract(self, select: Callable[[Any], bool]) -> list[Any]:
+        """Remove and return, in order, every message ``select`` accepts (owner only)."""
+        with self._lock:
+            taken = [m for m in self._queue if select(m)]
+            if taken:
+                kept = [m for m in self._queue if not select(m)]
+                self._queue.clear()
+                self._queue.extend(kept)
+            return taken
+
+    def wait(self, seen: int, deadline: float | None) -> bool:
+        """Sleep until a message beyond the first ``seen`` arrives or ``deadline`` passes.
+
+        Returns False when the deadline passed with nothing new. Signals interrupt the sleep only
+        to run their handlers (PEP 475); an exception from a handler propagates, and the mailbox
+        is left consistent.
+        """
+        with self._lock:
+            if len(self._queue) > seen:
+                return True
+            self._waiting = True
+        woken = False
+        try:
+            if deadline is None:
+                woken = self._signal.acquire()
+            else:
+                remaining = deadline - time.monotonic()
+                woken = remaining > 0 and self._signal.acquire(timeout=remaining)
+        finally:
+            if not woken:
+                with self._lock:
+                    if self._waiting:
+                        self._waiting = False
+                    else:
+                        # A sender released the semaphore after we stopped waiting: take the
+                        # token back so that the next wait does not return at once.
+                        self._signal.acquire()
+        return woken
+
+
+class Pid:
+    """A process: a thread (or, with ``genudp.aio``, an asyncio task) with a mailbox.
+
+    ``send`` never blocks. ``is_alive()``, ``join(timeout)`` and ``info()`` may be called from
+    any thread.
+    """
+
+    __slots__ = (
+        "_id",
+        "name",
+        "_mailbox",
+        "_lock",
+        "_alive",
+        "_done",
+        "_reason",
+        "_monitors",
+        "_sockets",
+        "__weakref__",
+    )
+
+    def __init__(self, name: str | None = None) -> None:
+        self._id = next(_ids)
+        self.name = name
+        self._mailbox = Mailbox()
+        self._lock = threading.Lock()
+        self._alive = True
+        self._done = threading.Event()
+        self._reason: object = None
+        self._monitors: dict[Ref, Pid] = {}
+        self._sockets: set[Socket] = set()
+        hook = _creation_hook
+        if hook is not None:
+            hook(self)
+
+    def __repr__(self) -> str:
+        name = f" {self.name!r}" if self.name else ""
+        state = "" if self._alive else " ended"
+        return f"<genudp.Pid {self._id}{name}{state}>"
+
+    def send(self, message: object) -> None:
+        """Append ``message`` to this process's mailbox. Never blocks; dropped if it has ended."""
+        self._mailbox.put(message)
+
+    def is_alive(self) -> bool:
+        """Whether the process is still running."""
+        return self._alive
+
+    def join(self, timeout: float | None = None) -> bool:
+        """Block until the process ends or ``timeout`` seconds pass.
+
+        Returns:
+            True if it has ended, False if the timeout ran out first.
+        """
+        return self._done.wait(check_timeout(timeout))
+
+    @property
+    def exit_reason(self) -> object:
+        """"normal", the exception that ended the process, or None while it runs."""
+        return self._reason
+
+    def info(self) -> dict[str, object]:
+        """A snapshot: name, alive, message_queue_len, sockets (count)."""
+        return {
+            "name": self.name,
+            "alive": self._alive,
+            "message_queue_len": len(self._mailbox),
+            "sockets": len(self._sockets),
+        }
+
+    # -- used by the socket layer -------------------------------------------------------------
+
+    def _adopt_socket(self, sock: Socket) -> bool:
+        with self._lock:
+            if not self._alive:
+                return False
+            self._sockets.add(sock)
+            return True
+
+    def _drop_socket(self, sock: Socket) -> None:
+        with self._lock:
+            self._sockets.discard(sock)
+
+    def _exit(self, reason: object) -> None:
+        with self._lock:
+            if not self._alive:
+                return
+            self._alive = False
+            sockets = list(self._sockets)
+            self._sockets.clear()
+            monitors = self._monitors
+            self._monitors = {}
+        self._reason = reason
+        for sock in sockets:
+            try:
+                sock._close_for_owner_exit(self)
+            except Exception:  # pragma: no cover - close must not stop the exit
+                _log.exception("genudp: closing %r when its owner ended", sock)
+        self._mailbox.close()
+        for ref, watcher in monitors.items():
+            watcher.send(("DOWN", ref, "process", self, reason))
+        self._done.set()
+
+
+_tls = threading.local()
+
+
+class _ThreadExit:
+    """Kept in a thread-local slot of an adopted thread; its finalizer ends the process when the
+    thread ends (CPython drops a thread's thread-local values when the thread finishes)."""
+
+    __slots__ = ("__weakref__",)
+
+
+def current() -> Pid:
+    """The calling thread's process, created on first use."""
+    try:
+        pid: Pid = _tls.pid
+        return pid
+    except AttributeError:
+        pass
+    thread = threading.current_thread()
+    pid = Pid(thread.name)
+    _tls.pid = pid
+    marker = _ThreadExit()
+    _tls.exit_marker = marker
+    weakref.finalize(marker, pid._exit, "normal")
+    return pid
+
+
+def spawn(fn: Callable[..., object], *args: object, name: str | None = None, **kwargs: object) -> Pid:
+    """Start ``fn(*args, **kwargs)`` in a new thread that is a genudp process.
+
+    The process ends when ``fn`` returns (reason "normal") or raises (the exception is the reason,
+    and it is logged to the "genudp" logger). Spawned threads are daemon threads: they do not
+    keep the interpreter alive; ``join`` the ones you need to finish.
+
+    Returns:
+        The new process's Pid, usable at once (messages sent before it runs are kept).
+    """
+    if not callable(fn):
+        raise TypeError(f"spawn needs a callable; got {type(fn).__name__}")
+    pid = Pid(name if name is not None else getattr(fn, "__name__", None))
+
+    def run() -> None:
+        _tls.pid = pid
+        reason: object = "normal"
+        try:
+            fn(*args, **kwargs)
+        except BaseException as exc:
+            reason = exc
+            _log.error("genudp: process %r ended with an exception", pid, exc_info=exc)
+        finally:
+            pid._exit(reason)
+
+    thread = threading.Thread(target=run, name=f"genudp-{pid._id}" + (f"-{pid.name}" if pid.name else ""), daemon=True)
+    thread.start()
+    return pid
+
+
+def send(pid: Pid, message: object) -> None:
+    """Send ``message`` to ``pid``. Never blocks; dropped silently if the process has ended."""
+    if type(pid) is not Pid:
+        raise TypeError(f"send needs a Pid; got {type(pid).__name__}")
+    pid._mailbox.put(message)
+
+
+def _in_event_loop() -> bool:
+    import asyncio
+
+    return asyncio._get_running_loop() is not None
+
+
+def receive(match: Callable[[Any], object] | None = None, timeout: float | None = None) -> Any:
+    """Take the oldest message in the caller's mailbox that ``match`` accepts.
+
+    Blocks until one arrives, using no CPU; messages ``match`` rejects keep their place.
+
+    Args:
+        match: a predicate; ``None`` accepts any message.
+        timeout: seconds to wait; ``None`` waits forever, ``0`` only looks.
+
+    Returns:
+        The message, removed from the mailbox.
+
+    Raises:
+        genudp.Timeout: nothing matched within ``timeout``.
+        RuntimeError: called from a running asyncio event loop, which it would stall.
+    """
+    limit = check_timeout(timeout)
+    if match is not None and not callable(match):
+        raise TypeError(f"match must be a callable predicate or None; got {type(match).__name__}")
+    mailbox = current()._mailbox
+    found, message, seen = mailbox.take_nowait(match)
+    if found:
+        return message
+    if limit == 0:
+        raise Timeout("no matching message in the mailbox")
+    if _in_event_loop():
+        raise RuntimeError(
+            "genudp.receive() blocks its thread and would stall the running event loop; "
+            "call it from a thread (loop.run_in_executor) instead"
+        )
+    deadline = None if limit is None else time.monotonic() + limit
+    while True:
+        if not mailbox.wait(seen, deadline):
+            raise Timeout(f"no matching message within {timeout} s")
+        found, message, seen = mailbox.take_nowait(match, seen)
+        if found:
+            return message
+
+
+def monitor(pid: Pid) -> Ref:
+    """Watch ``pid``: when it ends, the caller gets ``("DOWN", ref, "process", pid, reason)``.
+
+    ``reason`` is "normal", the exception that ended it, or "noproc" if it had already ended.
+    """
+    if type(pid) is not Pid:
+        raise TypeError(f"monitor needs a Pid; got {type(pid).__name__}")
+    watcher = current()
+    ref = Ref(pid)
+    with pid._lock:
+        if pid._alive:
+            pid._monitors[ref] = watcher
+            return ref
+    watcher.send(("DOWN", ref, "process", pid, "noproc"))
+    return ref
+
+
+def demonitor(ref: Ref) -> None:
+    """Stop a monitor; a DOWN message already delivered stays in the mailbox."""
+    if type(ref) is not Ref:
+        raise TypeError(f"demonitor needs a Ref from monitor(); got {type(ref).__name__}")
+    target = ref._target
+    if target is not None:
+        with target._lock:
+            target._monitors.pop(ref, None)

@@ -1,0 +1,949 @@
+"""gen_udp sockets: open, send, recv, active mode, ownership, close.
+
+This module owns the kernel socket and every rule about when a datagram counts as sent.
+
+Sending (DESIGN.md §1-2): the syscall runs first, in the caller's thread, on a non-blocking
+socket. Only ``EAGAIN`` leads to a wait, and the wait happens in the caller's thread too, in a
+``poll`` that also watches the socket's close eventfd, so ``close()`` wakes it at once. What to
+wait on depends on *why* the kernel said EAGAIN, because POLLOUT only tells the truth sometimes:
+
+- Our own send buffer is full (our POLLOUT is false): wait for our POLLOUT; it is accurate.
+- Unconnected Unix-domain sender, destination queue full: our own POLLOUT is always true here,
+  so waiting on it would spin. Instead a *helper* socket, unbound and ``connect()``-ed to the
+  destination, is polled: a connected sender's POLLOUT does reflect the receiver's queue. The
+  retry still uses ``sendto`` on the real socket, so the receiver sees the real source address.
+  A timer (5 ms doubling to 100 ms) retries as a safety net, and reconnects the helper, in case the
+  path was re-bound to a new receiver while we waited on the old one.
+- Connected sockets and UDP: our own POLLOUT is accurate.
+- A wake-up is a hint. If the retry gets EAGAIN again, wait again. If the condition we would wait
+  for is already true and the kernel still says EAGAIN (POLLOUT lies: a datagram larger than a
+  quarter of the send buffer, a receiver connected back to us), back off on a timer instead of
+  spinning.
+
+A send therefore either returns (the kernel accepted the datagram exactly once) or raises (it was
+not sent). Signals: waits are ``poll`` calls that PEP 475 restarts after a handler returns; a
+handler that raises while a send waits makes that send raise, unsent.
+
+Closing: any thread may call ``close()``. It marks the socket closed and writes the eventfd,
+which every waiter polls, so each wakes with reason "closed". The fd itself is closed only when
+no thread is inside a syscall or a wait on it (a ``busy`` count under the socket's lock), so an fd
+number is never reused under a thread that still uses it.
+"""
+
+from __future__ import annotations
+
+import errno
+import os
+import select
+import socket as _socket_mod
+import threading
+import time
+from typing import Any, Final, TypeAlias
+
+from . import _hub
+from ._address import (
+    Family,
+    check_family,
+    check_inet_dest,
+    check_local_path,
+    check_port,
+    format_address,
+    format_local,
+)
+from ._errors import Error, Timeout, error_from_oserror, reason_of_errno
+from ._options import (
+    OPTION_NAMES,
+    SETTABLE,
+    Active,
+    Mode,
+    after_delivery,
+    check_active,
+    check_bool,
+    check_bufsize,
+    check_timeout,
+    delivery_budget,
+    set_active,
+)
+from ._process import Pid, current
+
+__all__ = ("Socket", "open")
+
+_AF: Final = {"inet": _socket_mod.AF_INET, "inet6": _socket_mod.AF_INET6, "local": _socket_mod.AF_UNIX}
+_OPEN, _CLOSING, _CLOSED = 0, 1, 2
+_BATCH: Final = 64
+_MSG_TRUNC: Final = _socket_mod.MSG_TRUNC
+_POLLOUT: Final = select.POLLOUT
+_POLLIN: Final = select.POLLIN
+_FIRST_TICK: Final = 0.005
+_MAX_TICK: Final = 0.1
+
+
+#: What ``send`` takes as a datagram.
+Bytes: TypeAlias = bytes | bytearray | memoryview
+
+
+class _Unset:
+    def __repr__(self) -> str:
+        return "<socket's send_timeout>"
+
+
+_UNSET: Final = _Unset()
+
+
+def _recv_bufsize() -> int:
+    # The largest datagram a local sender can make is bounded by its send buffer, which an
+    # unprivileged process can raise to 2 * net.core.wmem_max. Reading into one buffer of that
+    # size per thread (and copying out only what arrived) costs no allocation per datagram.
+    import builtins
+
+    try:
+        with builtins.open("/proc/sys/net/core/wmem_max") as f:
+            return max(65536, 2 * int(f.read()) + 4096)
+    except (OSError, ValueError):
+        return 1 << 19
+
+
+_RECV_BUFSIZE: Final = _recv_bufsize()
+_buffers = threading.local()
+
+
+def _buffer() -> tuple[bytearray, memoryview]:
+    try:
+        pair: tuple[bytearray, memoryview] = _buffers.pair
+        return pair
+    except AttributeError:
+        buf = bytearray(_RECV_BUFSIZE)
+        pair = (buf, memoryview(buf))
+        _buffers.pair = pair
+        return pair
+
+
+class Socket:
+    """A gen_udp socket: UDP over IPv4/IPv6, or a Unix-domain datagram socket.
+
+    Made by :func:`genudp.open`, owned by the process that opened it. Any process may ``send``,
+    ``close``, ``setopts`` and read its state; only the owner may ``recv`` and hand it over with
+    ``controlling_process``. Closed when its owner ends. Use it as a context manager to close it.
+    """
+
+    __slots__ = (
+        "_sock",
+        "_fd",
+        "family",
+        "_lock",
+        "_state",
+        "_busy",
+        "_efd",
+        "_owner",
+        "_mode",
+        "_send_timeout",
+        "_bound",
+        "_bound_id",
+        "_peer",
+        "_registered",
+        "_convert",
+        "_reuse",
+        "_counters",
+        "_errors",
+        "__weakref__",
+    )
+
+    def __init__(
+        self,
+        sock: _socket_mod.socket,
+        family: Family,
+        owner: Pid,
+        bound: str | bytes | None,
+        bound_id: tuple[int, int] | None,
+        send_timeout: float | None,
+        reuse: tuple[bool, bool],
+    ) -> None:
+        self._sock = sock
+        self._fd = sock.fileno()
+        self.family: Family = family
+        self._lock = threading.Lock()
+        self._state = _OPEN
+        self._busy = 0
+        self._efd: int | None = None
+        self._owner = owner
+        self._mode: Mode = False
+        self._send_timeout = send_timeout
+        self._bound = bound
+        self._bound_id = bound_id
+        self._peer: Any = None
+        self._registered = False
+        self._reuse = reuse
+        # sent, bytes_sent, received, bytes_received, eagain_waits, wait_seconds, truncated
+        self._counters = [0, 0, 0, 0, 0, 0.0, 0]
+        self._errors: dict[str, int] = {}
+        if family == "local":
+            self._convert = _local_source
+        elif family == "inet6":
+            self._convert = _inet6_source
+        else:
+            self._convert = _inet_source
+
+    # -- introspection --------------------------------------------------------------------------
+
+    def __repr__(self) -> str:
+        state = ("open", "closing", "closed")[self._state]
+        name = self._describe_name()
+        peer = f" peer={self._describe(self._peer)}" if self._peer is not None else ""
+        return (
+            f"<genudp.Socket fd={self._fd} {self.family} {name}{peer} owner={self._owner!r} "
+            f"active={self._mode!r} {state}>"
+        )
+
+    def _describe(self, address: Any) -> str:
+        if self.family == "local":
+            return format_local(address)
+        return format_address(self.family, address[0], address[1])
+
+    def _describe_name(self) -> str:
+        if self._state != _OPEN:
+            return self._describe(self._bound) if self.family == "local" else "-"
+        try:
+            return self._describe(self.sockname())
+        except Error:
+            return "-"
+
+    def fileno(self) -> int:
+        """The socket's fd (-1 once closed). Do not read from it: the socket owns its data."""
+        return self._fd if self._state != _CLOSED else -1
+
+    @property
+    def closed(self) -> bool:
+        """Whether ``close()`` has been called (or the owner has ended)."""
+        return self._state != _OPEN
+
+    @property
+    def owner(self) -> Pid:
+        """The controlling process: it receives active messages and may ``recv``."""
+        return self._owner
+
+    def info(self) -> dict[str, Any]:
+        """Counters since open: a snapshot, safe to call from any process.
+
+        Keys: datagrams_sent, bytes_sent, datagrams_received, bytes_received, eagain_waits (sends
+        that found the destination or buffer full and waited), wait_seconds (time those sends
+        spent waiting), truncated (datagrams larger than the receive buffer), errors (by reason),
+        plus family, owner, active and state.
+        """
+        with self._lock:
+            c = list(self._counters)
+            errors = dict(self._errors)
+        return {
+            "family": self.family,
+            "owner": self._owner,
+            "active": self._mode,
+            "state": ("open", "closing", "closed")[self._state],
+            "datagrams_sent": c[0],
+            "bytes_sent": c[1],
+            "datagrams_received": c[2],
+            "bytes_received": c[3],
+            "eagain_waits": c[4],
+            "wait_seconds": c[5],
+            "truncated": c[6],
+            "errors": errors,
+        }
+
+    def sockname(self) -> Any:
+        """The local address: ``(ip, port)``, a path, an abstract name (bytes) or None."""
+        self._check_open()
+        try:
+            name = self._sock.getsockname()
+        except OSError as exc:
+            raise error_from_oserror(exc) from None
+        if self.family == "local":
+            return name or None
+        return (name[0], name[1])
+
+    def peername(self) -> Any:
+        """The connected peer's address. Raises Error("enotconn") if not connected."""
+        self._check_open()
+        try:
+            name = self._sock.getpeername()
+        except OSError as exc:
+            raise error_from_oserror(exc) from None
+        if self.family == "local":
+            return name or None
+        return (name[0], name[1])
+
+    # -- sending --------------------------------------------------------------------------------
+
+    def send(self, data: Bytes, dest: Any = None, *, timeout: float | None | _Unset = _UNSET) -> None:
+        """Send one datagram; any process may call it.
+
+        Returns only once the kernel has accepted the datagram, exactly once. If it raises, the
+        datagram was not sent.
+
+        Args:
+            data: bytes, bytearray or memoryview; may be empty.
+            dest: ``(host, port)`` for inet/inet6, a path (str) or abstract name (bytes, or str
+                starting with NUL) for local; ``None`` on a connected socket.
+            timeout: how long to wait when the destination (or our send buffer) is full: ``None``
+                until there is room, ``0`` not at all (reason "eagain"), ``t`` seconds (reason
+                "timeout"). Defaults to the socket's ``send_timeout``.
+
+        Raises:
+            Error: "eagain" (full, timeout 0), "timeout", "closed" (closed before or while
+                waiting), "enoent"/"econnrefused" (no receiver at that path), "emsgsize" (too
+                large; the message says the limit), "enotconn"/"edestaddrreq" (no destination on
+                an unconnected socket), or another OS reason.
+            TypeError, ValueError: malformed data or destination.
+        """
+        lock = self._lock
+        with lock:
+            if self._state:
+                raise Error("closed", "the socket is closed")
+            self._busy += 1
+        sent = -1
+        try:
+            try:
+                if dest is None:
+                    sent = self._sock.send(data)
+                else:
+                    sent = self._sock.sendto(data, dest)
+            except BlockingIOError:
+                sent = self._send_wait(data, dest, timeout)
+        except (OSError, TypeError, ValueError, OverflowError) as exc:
+            raise self._send_failure(exc, data, dest) from None
+        finally:
+            with lock:
+                self._busy -= 1
+                if sent >= 0:
+                    c = self._counters
+                    c[0] += 1
+                    c[1] += sent
+                if self._state and not self._busy:
+                    self._release_locked()
+
+    def _send_wait(self, data: Bytes, dest: Any, timeout: float | None | _Unset) -> int:
+        limit = self._send_timeout if isinstance(timeout, _Unset) else check_timeout(timeout, "timeout")
+        if limit == 0:
+            raise Error(
+                "eagain",
+                "the destination's queue (or this socket's send buffer) is full; not sent (send_timeout=0)",
+                errno=errno.EAGAIN,
+            )
+        started = time.monotonic()
+        deadline = None if limit is None else started + limit
+        use_helper = self.family == "local" and dest is not None
+        helper: _socket_mod.socket | None = None
+        tick = _FIRST_TICK
+        efd = self._eventfd()
+        own = self._fd
+        try:
+            while True:
+                if use_helper and helper is None:
+                    helper, failure = _connect_helper(dest)
+                    if failure in _DEST_GONE:
+                        # Nothing listens there now: the retried sendto says so definitively
+                        # (or succeeds, if a new receiver has just bound the path). If it is
+                        # full again, the timer below paces the next try.
+                        sent = self._retry(data, dest, deadline, limit)
+                        if sent >= 0:
+                            return sent
+                ready = _ready_now(efd, own, helper)
+                self._check_waiting()
+                if own not in ready:
+                    # Our own send buffer is full: our POLLOUT is accurate; wait for it alone.
+                    waiting_on, mask, timer = own, _POLLOUT, None
+                elif helper is not None and helper.fileno() not in ready:
+                    # The destination's queue is full: the helper's POLLOUT reflects it. The
+                    # timer is the safety net for a path re-bound to a new receiver.
+                    waiting_on, mask, timer = helper.fileno(), _POLLOUT, tick
+                else:
+                    # What we would wait for is already true, yet the kernel said EAGAIN:
+                    # POLLOUT does not tell the truth here. Back off on a timer.
+                    waiting_on, mask, timer = -1, 0, tick
+                    if helper is not None:
+                        helper.close()
+                        helper = None
+                waited = _bounded(timer, deadline)
+                if waited is not None and waited <= 0:
+                    raise Timeout(f"the destination stayed full for {limit} s; not sent")
+                events = _poller(efd, waiting_on, mask).poll(_ms(waited))
+                self._check_waiting()
+                if timer is not None and not events:
+                    tick = min(tick * 2, _MAX_TICK)
+                    if helper is not None:
+                        # Reconnect: the path may now name another receiver.
+                        helper.close()
+                        helper = None
+                sent = self._retry(data, dest, deadline, limit)
+                if sent >= 0:
+                    return sent
+        finally:
+            if helper is not None:
+                helper.close()
+            spent = time.monotonic() - started
+            with self._lock:
+                self._counters[4] += 1
+                self._counters[5] += spent
+
+    def _retry(self, data: Bytes, dest: Any, deadline: float | None, limit: float | None) -> int:
+        """One more send after a wake-up: bytes sent, or -1 if still full (EAGAIN)."""
+        try:
+            if dest is None:
+                return self._sock.send(data)
+            return self._sock.sendto(data, dest)
+        except BlockingIOError:
+            if deadline is not None and time.monotonic() >= deadline:
+                raise Timeout(f"the destination stayed full for {limit} s; not sent") from None
+            return -1
+
+    def _send_failure(self, exc: BaseException, data: object, dest: Any) -> BaseException:
+        """Turn a failed send into the error the caller should see, and count it."""
+        if isinstance(exc, Error):
+            result: BaseException = exc
+        elif isinstance(exc, (TypeError, ValueError, OverflowError)) and not isinstance(exc, OSError):
+            result = self._argument_error(exc, data, dest)
+        elif isinstance(exc, OSError) and exc.errno == errno.EMSGSIZE:
+            result = Error("emsgsize", self._size_limit_text(data), errno=errno.EMSGSIZE)
+        elif isinstance(exc, OSError) and exc.errno is None:
+            result = self._argument_error(exc, data, dest)
+        elif isinstance(exc, _socket_mod.gaierror):
+            result = Error("nxdomain", f"cannot resolve {dest!r}: {exc.strerror}")
+        else:
+            assert isinstance(exc, OSError)
+            target = f" to {self._describe_dest(dest)}" if dest is not None else ""
+            result = error_from_oserror(exc, target)
+        if isinstance(result, Error):
+            with self._lock:
+                self._errors[result.reason] = self._errors.get(result.reason, 0) + 1
+        return result
+
+    def _describe_dest(self, dest: Any) -> str:
+        try:
+            if self.family == "local":
+                return format_local(dest)
+            return format_address(self.family, dest[0], dest[1])
+        except Exception:
+            return repr(dest)
+
+    def _argument_error(self, exc: BaseException, data: object, dest: Any) -> BaseException:
+        if not isinstance(data, (bytes, bytearray, memoryview)):
+            try:
+                memoryview(data)  # type: ignore[arg-type]
+            except TypeError:
+                return TypeError(f"data must be bytes, bytearray or memoryview; got {type(data).__name__}")
+        if dest is not None:
+            try:
+                self._check_dest(dest)
+            except (TypeError, ValueError) as bad:
+                return bad
+        return ValueError(f"cannot send to {dest!r}: {exc}")
+
+    def _check_dest(self, dest: Any) -> Any:
+        if self.family == "local":
+            if isinstance(dest, os.PathLike):
+                dest = os.fspath(dest)
+            return check_local_path(dest, "dest")
+        return check_inet_dest(dest, self.family)
+
+    def _size_limit_text(self, data: object) -> str:
+        size = memoryview(data).nbytes  # type: ignore[arg-type]
+        if self.family == "inet":
+            return f"a {size}-byte datagram exceeds UDP over IPv4's limit of 65507 bytes"
+        if self.family == "inet6":
+            return f"a {size}-byte datagram exceeds UDP over IPv6's limit of 65527 bytes"
+        try:
+            sndbuf = self._sock.getsockopt(_socket_mod.SOL_SOCKET, _socket_mod.SO_SNDBUF)
+        except OSError:  # pragma: no cover
+            sndbuf = 0
+        return (
+            f"a {size}-byte datagram exceeds this socket's send buffer: the limit is about "
+            f"{max(sndbuf - 32, 0)} bytes (SO_SNDBUF {sndbuf}; raise it with sndbuf=)"
+        )
+
+    # -- receiving ------------------------------------------------------------------------------
+
+    def recv(self, timeout: float | None = None) -> tuple[Any, int, bytes]:
+        """Take one datagram from a passive socket; owner only.
+
+        Blocks until one arrives (no CPU used) or ``timeout`` seconds pass; ``0`` only looks.
+
+        Returns:
+            ``(address, port, data)``: for local sockets ``address`` is the sender's path (str),
+            abstract name (bytes) or None (unbound sender) and ``port`` is 0.
+
+        Raises:
+            Error: "not_owner" (caller is not the owner), "einval" (the socket is active),
+                "closed" (closed before or while waiting), or an OS reason.
+            Timeout: nothing arrived within ``timeout`` (reason "timeout").
+        """
+        limit = check_timeout(timeout)
+        if self._owner is not current():
+            raise Error("not_owner", f"only the owner {self._owner!r} may recv on this socket")
+        if self._mode is not False:
+            raise Error("einval", f"recv needs a passive socket (active=False); this one is active={self._mode!r}")
+        lock = self._lock
+        with lock:
+            if self._state:
+                raise Error("closed", "the socket is closed")
+            self._busy += 1
+        got = -1
+        buf, view = _buffer()
+        try:
+            try:
+                got, source = self._sock.recvfrom_into(buf, 0, _MSG_TRUNC)
+            except BlockingIOError:
+                got, source = self._recv_wait(buf, limit)
+        except OSError as exc:
+            if isinstance(exc, Error):
+                raise
+            raise error_from_oserror(exc) from None
+        finally:
+            with lock:
+                self._busy -= 1
+                if got >= 0:
+                    c = self._counters
+                    c[2] += 1
+                    c[3] += got
+                    if got > len(buf):
+                        c[6] += 1
+                if self._state and not self._busy:
+                    self._release_locked()
+        address, port = self._convert(source)
+        return address, port, view[:got].tobytes()
+
+    def _recv_wait(self, buf: bytearray, limit: float | None) -> tuple[int, Any]:
+        if limit == 0:
+            raise Timeout("no datagram waiting")
+        deadline = None if limit is None else time.monotonic() + limit
+        poller = _poller(self._eventfd(), self._fd, _POLLIN)
+        while True:
+            waited = _bounded(None, deadline)
+            if waited is not None and waited <= 0:
+                raise Timeout(f"no datagram within {limit} s")
+            poller.poll(_ms(waited))
+            self._check_waiting()
+            try:
+                return self._sock.recvfrom_into(buf, 0, _MSG_TRUNC)
+            except BlockingIOError:
+                continue
+
+    # -- active mode: called by the hub thread ---------------------------------------------------
+
+    def _hub_readable(self) -> None:
+        with self._lock:
+            if self._state or self._mode is False:
+                return
+            budget = delivery_budget(self._mode)
+            if budget > _BATCH:
+                budget = _BATCH
+            buf, view = _buffer()
+            recvfrom_into = self._sock.recvfrom_into
+            convert = self._convert
+            batch: list[tuple[Any, ...]] = []
+            total = 0
+            truncated = 0
+            error: OSError | None = None
+            for _ in range(budget):
+                try:
+                    got, source = recvfrom_into(buf, 0, _MSG_TRUNC)
+                except BlockingIOError:
+                    break
+                except OSError as exc:
+                    # A pending socket error (ICMP port unreachable on a connected UDP socket):
+                    # reading it clears it. Count it; do not let it stop the hub.
+                    error = exc
+                    break
+                if got > len(buf):
+                    truncated += 1
+                address, port = convert(source)
+                batch.append(("udp", self, address, port, view[:got].tobytes()))
+                total += got
+            if error is not None and error.errno is not None:
+                reason = reason_of_errno(error.errno)
+                self._errors[reason] = self._errors.get(reason, 0) + 1
+            if not batch:
+                return
+            c = self._counters
+            c[2] += len(batch)
+            c[3] += total
+            c[6] += truncated
+            transition = after_delivery(self._mode, len(batch))
+            if transition.passive_message:
+                batch.append(("udp_passive", self))
+            self._owner._mailbox.put_many(batch)
+            if transition.mode is not self._mode:
+                self._apply_mode_locked(transition.mode)
+
+    def _hub_failed(self, exc: BaseException) -> None:
+        with self._lock:
+            reason = getattr(exc, "reason", None) or type(exc).__name__
+            self._errors[reason] = self._errors.get(reason, 0) + 1
+
+    def _apply_mode_locked(self, mode: Mode) -> None:
+        self._mode = mode
+        want = mode is not False and self._state == _OPEN
+        if want and not self._registered:
+            _hub.hub().register(self, self._fd)
+            self._registered = True
+        elif not want and self._registered:
+            _hub.hub().unregister(self, self._fd)
+            self._registered = False
+
+    # -- options, connect, ownership --------------------------------------------------------------
+
+    def setopts(self, **opts: Any) -> None:
+        """Change options: active, recbuf, sndbuf, send_timeout. Any process may call it.
+
+        ``active=N`` adds N to a current count (or starts one from 0); a count that reaches 0 or
+        less makes the socket passive and sends ``("udp_passive", sock)`` to the owner.
+
+        Raises:
+            TypeError, ValueError: an unknown option or a malformed value (nothing changed).
+            Error: "einval" for an active count outside -32768..32767, "closed".
+        """
+        checked = _check_settable(opts)
+        with self._lock:
+            if self._state:
+                raise Error("closed", "the socket is closed")
+            transition = set_active(self._mode, checked["active"]) if "active" in checked else None
+            try:
+                if checked.get("recbuf") is not None:
+                    self._sock.setsockopt(_socket_mod.SOL_SOCKET, _socket_mod.SO_RCVBUF, checked["recbuf"])
+                if checked.get("sndbuf") is not None:
+                    self._sock.setsockopt(_socket_mod.SOL_SOCKET, _socket_mod.SO_SNDBUF, checked["sndbuf"])
+            except OSError as exc:
+                raise error_from_oserror(exc) from None
+            if "send_timeout" in checked:
+                self._send_timeout = checked["send_timeout"]
+            if transition is not None:
+                self._apply_mode_locked(transition.mode)
+                if transition.passive_message:
+                    self._owner._mailbox.put(("udp_passive", self))
+
+    def getopts(self, *names: str) -> dict[str, Any]:
+        """Read options by name (all of them when none are named)."""
+        for name in names:
+            if name not in OPTION_NAMES:
+                raise ValueError(f"unknown option {name!r}; expected one of {', '.join(OPTION_NAMES)}")
+        self._check_open()
+        wanted = names or OPTION_NAMES
+        out: dict[str, Any] = {}
+        try:
+            for name in wanted:
+                if name == "active":
+                    out[name] = self._mode
+                elif name == "recbuf":
+                    out[name] = self._sock.getsockopt(_socket_mod.SOL_SOCKET, _socket_mod.SO_RCVBUF)
+                elif name == "sndbuf":
+                    out[name] = self._sock.getsockopt(_socket_mod.SOL_SOCKET, _socket_mod.SO_SNDBUF)
+                elif name == "reuseaddr":
+                    out[name] = self._reuse[0]
+                elif name == "reuseport":
+                    out[name] = self._reuse[1]
+                elif name == "send_timeout":
+                    out[name] = self._send_timeout
+        except OSError as exc:
+            raise error_from_oserror(exc) from None
+        return out
+
+    def connect(self, dest: Any) -> None:
+        """Make ``dest`` the default destination and receive only from it. Any process.
+
+        For local sockets the kernel then refuses (EPERM) datagrams from anyone else, and a
+        re-connect drops what is queued: do not connect a socket that also serves others.
+
+        Raises:
+            TypeError, ValueError: malformed destination.
+            Error: "enoent"/"econnrefused" (nothing at that path), "closed", or an OS reason.
+        """
+        checked = self._check_dest(dest)
+        with self._lock:
+            if self._state:
+                raise Error("closed", "the socket is closed")
+            try:
+                self._sock.connect(checked)
+            except OSError as exc:
+                raise error_from_oserror(exc, f" connecting to {self._describe_dest(checked)}") from None
+            self._peer = checked
+
+    def controlling_process(self, pid: Pid) -> None:
+        """Hand the socket to ``pid``; only the owner may. Its undelivered messages move along.
+
+        ``udp`` and ``udp_passive`` messages of this socket still in the old owner's mailbox move
+        to the new owner's, in order, so nothing is lost or reordered.
+
+        Raises:
+            TypeError: ``pid`` is not a Pid.
+            Error: "not_owner" (caller is not the owner), "badarg" (``pid`` has ended), "closed".
+        """
+        if type(pid) is not Pid:
+            raise TypeError(f"controlling_process needs a Pid; got {type(pid).__name__}")
+        me = current()
+        with self._lock:
+            if self._state:
+                raise Error("closed", "the socket is closed")
+            if self._owner is not me:
+                raise Error("not_owner", f"only the owner {self._owner!r} may hand this socket over")
+            if pid is me:
+                return
+            if not pid._adopt_socket(self):
+                raise Error("badarg", f"{pid!r} has ended")
+            me._drop_socket(self)
+            moved = me._mailbox.extract(self._is_mine)
+            if moved:
+                pid._mailbox.put_many(moved)
+            self._owner = pid
+
+    def _is_mine(self, message: Any) -> bool:
+        return (
+            type(message) is tuple
+            and len(message) >= 2
+            and message[1] is self
+            and (message[0] == "udp" or message[0] == "udp_passive")
+        )
+
+    # -- closing ------------------------------------------------------------------------------
+
+    def close(self) -> None:
+        """Close the socket; idempotent, any process.
+
+        Every thread blocked in ``send`` or ``recv`` on it wakes at once with reason "closed"
+        (nothing sent or taken). A file genudp bound is unlinked if it is still that file.
+        """
+        with self._lock:
+            if self._state:
+                return
+            self._state = _CLOSING
+            if self._registered:
+                _hub.hub().unregister(self, self._fd)
+                self._registered = False
+            if self._efd is not None:
+                os.eventfd_write(self._efd, 1)
+            if not self._busy:
+                self._release_locked()
+            owner = self._owner
+        owner._drop_socket(self)
+        self._unlink_own_file()
+
+    def _close_for_owner_exit(self, owner: Pid) -> None:
+        if self._owner is owner:
+            self.close()
+
+    def __enter__(self) -> Socket:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+    def _release_locked(self) -> None:
+        self._state = _CLOSED
+        self._sock.close()
+        if self._efd is not None:
+            os.close(self._efd)
+            self._efd = None
+
+    def _unlink_own_file(self) -> None:
+        path, ident = self._bound, self._bound_id
+        if not isinstance(path, str) or ident is None:
+            return
+        try:
+            st = os.lstat(path)
+            if (st.st_dev, st.st_ino) == ident:
+                os.unlink(path)
+        except OSError:
+            pass
+
+    # -- helpers ------------------------------------------------------------------------------
+
+    def _check_open(self) -> None:
+        if self._state:
+            raise Error("closed", "the socket is closed")
+
+    def _check_waiting(self) -> None:
+        # Called by a waiter after every wake-up: ``busy`` keeps the fd alive meanwhile.
+        if self._state:
+            raise Error("closed", "the socket was closed while waiting")
+
+    def _eventfd(self) -> int:
+        with self._lock:
+            if self._efd is None:
+                self._efd = os.eventfd(0, os.EFD_CLOEXEC | os.EFD_NONBLOCK)
+            return self._efd
+
+
+def _poller(efd: int, fd: int, mask: int) -> select.poll:
+    poller = select.poll()
+    poller.register(efd, _POLLIN)
+    if fd >= 0:
+        poller.register(fd, mask)
+    return poller
+
+
+def _ready_now(efd: int, own: int, helper: _socket_mod.socket | None) -> set[int]:
+    """Which of our fd and the helper are writable right now (and whether close was called)."""
+    poller = _poller(efd, own, _POLLOUT)
+    if helper is not None:
+        poller.register(helper.fileno(), _POLLOUT)
+    return {fd for fd, _ in poller.poll(0)}
+
+
+def _bounded(timer: float | None, deadline: float | None) -> float | None:
+    """Seconds to wait: the timer, cut short by the deadline (None: forever)."""
+    if deadline is None:
+        return timer
+    remaining = deadline - time.monotonic()
+    if timer is None or remaining <= 0:
+        return remaining
+    return min(timer, remaining)
+
+
+def _ms(seconds: float | None) -> int | None:
+    """poll()'s timeout: whole milliseconds, rounded up so a wait never ends early."""
+    return None if seconds is None else max(1, int(seconds * 1000 + 0.999))
+
+
+_DEST_GONE: Final = frozenset((errno.ENOENT, errno.ECONNREFUSED, errno.EPERM, errno.ENOTDIR))
+
+
+def _connect_helper(dest: Any) -> tuple[_socket_mod.socket | None, int]:
+    """An unbound socket connected to ``dest``, whose POLLOUT tracks dest's queue.
+
+    Returns ``(helper, 0)``, or ``(None, errno)`` when it cannot connect: the destination went
+    away (the caller retries the send at once, which reports it), or no fd is free (the caller
+    falls back to its timer).
+    """
+    try:
+        helper = _socket_mod.socket(
+            _socket_mod.AF_UNIX, _socket_mod.SOCK_DGRAM | _socket_mod.SOCK_NONBLOCK | _socket_mod.SOCK_CLOEXEC
+        )
+    except OSError as exc:
+        return None, exc.errno or errno.EMFILE
+    try:
+        helper.connect(dest)
+    except OSError as exc:
+        helper.close()
+        return None, exc.errno or errno.EINVAL
+    return helper, 0
+
+
+def _local_source(source: Any) -> tuple[Any, int]:
+    return source, 0
+
+
+def _inet_source(source: Any) -> tuple[Any, int]:
+    return source[0], source[1]
+
+
+def _inet6_source(source: Any) -> tuple[Any, int]:
+    return source[0], source[1]
+
+
+def _check_settable(opts: dict[str, Any]) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for name, value in opts.items():
+        if name not in SETTABLE:
+            if name in OPTION_NAMES:
+                raise ValueError(f"option {name!r} can only be given to open(); setopts takes {', '.join(sorted(SETTABLE))}")
+            raise ValueError(f"unknown option {name!r}; setopts takes {', '.join(sorted(SETTABLE))}")
+        if name == "active":
+            out[name] = check_active(value)
+        elif name in ("recbuf", "sndbuf"):
+            out[name] = check_bufsize(value, name)
+        elif name == "send_timeout":
+            out[name] = check_timeout(value, "send_timeout")
+    return out
+
+
+def open(
+    port: int = 0,
+    *,
+    family: Family | None = None,
+    ip: str | None = None,
+    path: str | bytes | None = None,
+    active: Active = True,
+    recbuf: int | None = None,
+    sndbuf: int | None = None,
+    reuseaddr: bool = False,
+    reuseport: bool = False,
+    send_timeout: float | None = None,
+) -> Socket:
+    """Open a datagram socket owned by the calling process. Does not block.
+
+    Args:
+        port: UDP port to bind (0 picks a free one); must be 0 for local sockets.
+        family: "inet" (default), "inet6" or "local" (the default when ``path`` is given).
+        ip: address to bind a UDP socket to (default: any).
+        path: a filesystem path, or an abstract name (``"\\0name"`` or bytes), for a local
+            socket; a local socket without a path is unbound.
+        active: True (deliver every datagram as a message), "once", a count N, or False
+            (passive: use ``recv``).
+        recbuf, sndbuf: SO_RCVBUF / SO_SNDBUF in bytes.
+        reuseaddr, reuseport: SO_REUSEADDR / SO_REUSEPORT.
+        send_timeout: default for ``send``: None (wait for room), 0 (raise "eagain"), seconds.
+
+    Raises:
+        TypeError, ValueError: malformed arguments.
+        Error: "eaddrinuse", "eacces", "enoent" (missing directory), "emfile", "einval" ...
+    """
+    fam = _check_open_args(port, family, ip, path)
+    active = check_active(active)
+    recbuf = check_bufsize(recbuf, "recbuf")
+    sndbuf = check_bufsize(sndbuf, "sndbuf")
+    reuse = (check_bool(reuseaddr, "reuseaddr"), check_bool(reuseport, "reuseport"))
+    timeout = check_timeout(send_timeout, "send_timeout")
+    transition = set_active(False, active)
+    owner = current()
+    local_path = check_local_path(path) if path is not None else None
+    try:
+        sock = _socket_mod.socket(_AF[fam], _socket_mod.SOCK_DGRAM | _socket_mod.SOCK_NONBLOCK | _socket_mod.SOCK_CLOEXEC)
+    except OSError as exc:
+        raise error_from_oserror(exc, " opening a socket") from None
+    try:
+        if reuse[0]:
+            sock.setsockopt(_socket_mod.SOL_SOCKET, _socket_mod.SO_REUSEADDR, 1)
+        if reuse[1]:
+            sock.setsockopt(_socket_mod.SOL_SOCKET, _socket_mod.SO_REUSEPORT, 1)
+        if recbuf is not None:
+            sock.setsockopt(_socket_mod.SOL_SOCKET, _socket_mod.SO_RCVBUF, recbuf)
+        if sndbuf is not None:
+            sock.setsockopt(_socket_mod.SOL_SOCKET, _socket_mod.SO_SNDBUF, sndbuf)
+        bound_id = None
+        if fam == "local":
+            if local_path is not None:
+                sock.bind(local_path)
+                if isinstance(local_path, str):
+                    st = os.lstat(local_path)
+                    bound_id = (st.st_dev, st.st_ino)
+        else:
+            if fam == "inet6":
+                sock.setsockopt(_socket_mod.IPPROTO_IPV6, _socket_mod.IPV6_V6ONLY, 0)
+            sock.bind((ip if ip is not None else ("::" if fam == "inet6" else "0.0.0.0"), port))
+    except OSError as exc:
+        sock.close()
+        where = f" binding {format_local(local_path)}" if fam == "local" else f" binding port {port}"
+        if isinstance(exc, _socket_mod.gaierror):
+            raise Error("einval", f"cannot bind to ip={ip!r}: {exc.strerror}") from None
+        raise error_from_oserror(exc, where) from None
+    result = Socket(sock, fam, owner, local_path, bound_id, timeout, reuse)
+    if not owner._adopt_socket(result):  # pragma: no cover - the caller is running, so alive
+        result.close()
+        raise Error("badarg", "the calling process has ended")
+    if transition.mode is not False:
+        with result._lock:
+            result._apply_mode_locked(transition.mode)
+    elif transition.passive_message:
+        owner._mailbox.put(("udp_passive", result))
+    return result
+
+
+def _check_open_args(port: object, family: object, ip: object, path: object) -> Family:
+    fam = check_family(family) if family is not None else ("local" if path is not None else "inet")
+    check_port(port)
+    if fam == "local":
+        if ip is not None:
+            raise ValueError("ip= is for inet/inet6 sockets; a local socket takes path=")
+        if port != 0:
+            raise ValueError(f"port must be 0 for a local socket; got {port}")
+    else:
+        if path is not None:
+            raise ValueError(f"path= is for local sockets; a {fam} socket takes ip= and port")
+        if ip is not None and not isinstance(ip, str):
+            raise TypeError(f"ip must be a str address; got {type(ip).__name__}")
+    return fam
