@@ -60,7 +60,7 @@ def check_family(family: object) -> Family:
         raise TypeError(f"family must be one of 'inet', 'inet6', 'local'; got {_type_name(family)}")
     if family not in FAMILIES:
         raise ValueError(f"family must be one of 'inet', 'inet6', 'local'; got {family!r}")
-    return family  # type: ignore[return-value]
+    return family
 
 
 def check_local_path(path: object, what: str = "path") -> LocalAddress:
@@ -82,7 +82,9 @@ def check_local_path(path: object, what: str = "path") -> LocalAddress:
         if not raw.startswith(b"\0") and b"\0" in raw:
             raise ValueError(f"{what} must not contain NUL except as the first byte; got {raw!r}")
     else:
-        raise TypeError(f"{what} must be a str or bytes path (or '\\0name' for an abstract name); got {_type_name(path)}")
+        raise TypeError(
+            f"{what} must be a str or bytes path (or '\\0name' for an abstract name); got {_type_name(path)}"
+        )
     if not raw:
         raise ValueError(f"{what} must not be empty; open(family='local') without a path gives an unbound socket")
     limit = SUN_PATH_MAX if raw.startswith(b"\0") else SUN_PATH_MAX - 1

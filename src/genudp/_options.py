@@ -82,7 +82,7 @@ def check_active(value: object) -> Active:
         ValueError: a str other than "once".
     """
     if value is True or value is False or type(value) is int:
-        return value  # type: ignore[return-value]
+        return value
     if isinstance(value, str):
         if value == "once":
             return "once"

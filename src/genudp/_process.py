@@ -72,7 +72,7 @@ class Ref:
 class Mailbox:
     """A process's message queue: append from anywhere, selective take by the owner only."""
 
-    __slots__ = ("_lock", "_queue", "_signal", "_waiting", "_open", "_waker")
+    __slots__ = ("_lock", "_open", "_queue", "_signal", "_waiting", "_waker")
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
@@ -196,16 +196,16 @@ class Pid:
     """
 
     __slots__ = (
-        "_id",
-        "name",
-        "_mailbox",
-        "_lock",
+        "__weakref__",
         "_alive",
         "_done",
-        "_reason",
+        "_id",
+        "_lock",
+        "_mailbox",
         "_monitors",
+        "_reason",
         "_sockets",
-        "__weakref__",
+        "name",
     )
 
     def __init__(self, name: str | None = None) -> None:
@@ -245,7 +245,7 @@ class Pid:
 
     @property
     def exit_reason(self) -> object:
-        """"normal", the exception that ended the process, or None while it runs."""
+        """ "normal", the exception that ended the process, or None while it runs."""
         return self._reason
 
     def info(self) -> dict[str, object]:

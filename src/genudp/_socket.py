@@ -32,6 +32,7 @@ number is never reused under a thread that still uses it.
 
 from __future__ import annotations
 
+import builtins
 import errno
 import os
 import select
@@ -94,8 +95,6 @@ def _recv_bufsize() -> int:
     # The largest datagram a local sender can make is bounded by its send buffer, which an
     # unprivileged process can raise to 2 * net.core.wmem_max. Reading into one buffer of that
     # size per thread (and copying out only what arrived) costs no allocation per datagram.
-    import builtins
-
     try:
         with builtins.open("/proc/sys/net/core/wmem_max") as f:
             return max(65536, 2 * int(f.read()) + 4096)
@@ -127,25 +126,25 @@ class Socket:
     """
 
     __slots__ = (
-        "_sock",
-        "_fd",
-        "family",
-        "_lock",
-        "_state",
-        "_busy",
-        "_efd",
-        "_owner",
-        "_mode",
-        "_send_timeout",
+        "__weakref__",
         "_bound",
         "_bound_id",
+        "_busy",
+        "_convert",
+        "_counters",
+        "_efd",
+        "_errors",
+        "_fd",
+        "_lock",
+        "_mode",
+        "_owner",
         "_peer",
         "_registered",
-        "_convert",
         "_reuse",
-        "_counters",
-        "_errors",
-        "__weakref__",
+        "_send_timeout",
+        "_sock",
+        "_state",
+        "family",
     )
 
     def __init__(
@@ -271,7 +270,7 @@ class Socket:
 
     # -- sending --------------------------------------------------------------------------------
 
-    def send(self, data: Bytes, dest: Any = None, *, timeout: float | None | _Unset = _UNSET) -> None:
+    def send(self, data: Bytes, dest: Any = None, *, timeout: float | _Unset | None = _UNSET) -> None:
         """Send one datagram; any process may call it.
 
         Returns only once the kernel has accepted the datagram, exactly once. If it raises, the
@@ -300,10 +299,7 @@ class Socket:
         sent = -1
         try:
             try:
-                if dest is None:
-                    sent = self._sock.send(data)
-                else:
-                    sent = self._sock.sendto(data, dest)
+                sent = self._sock.send(data) if dest is None else self._sock.sendto(data, dest)
             except BlockingIOError:
                 sent = self._send_wait(data, dest, timeout)
         except (OSError, TypeError, ValueError, OverflowError) as exc:
@@ -318,7 +314,7 @@ class Socket:
                 if self._state and not self._busy:
                     self._release_locked()
 
-    def _send_wait(self, data: Bytes, dest: Any, timeout: float | None | _Unset) -> int:
+    def _send_wait(self, data: Bytes, dest: Any, timeout: float | _Unset | None) -> int:
         limit = self._send_timeout if isinstance(timeout, _Unset) else check_timeout(timeout, "timeout")
         if limit == 0:
             raise Error(
@@ -531,8 +527,7 @@ class Socket:
             if self._state or self._mode is False:
                 return
             budget = delivery_budget(self._mode)
-            if budget > _BATCH:
-                budget = _BATCH
+            budget = min(budget, _BATCH)
             buf, view = _buffer()
             recvfrom_into = self._sock.recvfrom_into
             convert = self._convert
@@ -840,7 +835,9 @@ def _check_settable(opts: dict[str, Any]) -> dict[str, Any]:
     for name, value in opts.items():
         if name not in SETTABLE:
             if name in OPTION_NAMES:
-                raise ValueError(f"option {name!r} can only be given to open(); setopts takes {', '.join(sorted(SETTABLE))}")
+                raise ValueError(
+                    f"option {name!r} can only be given to open(); setopts takes {', '.join(sorted(SETTABLE))}"
+                )
             raise ValueError(f"unknown option {name!r}; setopts takes {', '.join(sorted(SETTABLE))}")
         if name == "active":
             out[name] = check_active(value)
@@ -892,7 +889,9 @@ def open(
     owner = current()
     local_path = check_local_path(path) if path is not None else None
     try:
-        sock = _socket_mod.socket(_AF[fam], _socket_mod.SOCK_DGRAM | _socket_mod.SOCK_NONBLOCK | _socket_mod.SOCK_CLOEXEC)
+        sock = _socket_mod.socket(
+            _AF[fam], _socket_mod.SOCK_DGRAM | _socket_mod.SOCK_NONBLOCK | _socket_mod.SOCK_CLOEXEC
+        )
     except OSError as exc:
         raise error_from_oserror(exc, " opening a socket") from None
     try:

@@ -1,0 +1,57 @@
+"""Fixtures shared by every test.
+
+The most important one is automatic: after each test, no process created during it — nor the
+test's own thread — may hold a message in its mailbox. A leaked internal message (OTP-19332's
+``{inet_reply, ...}``) or a datagram nobody expected fails the test that caused it.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+import genudp
+from genudp import _process
+
+
+@pytest.fixture(autouse=True)
+def no_stray_messages() -> Iterator[list[genudp.Pid]]:
+    created: list[genudp.Pid] = []
+    previous = _process._creation_hook
+    _process._creation_hook = created.append
+    me = genudp.self()
+    before = me._mailbox.snapshot()
+    assert before == [], f"the test thread's mailbox was not empty before the test: {before!r}"
+    try:
+        yield created
+    finally:
+        _process._creation_hook = previous
+    strays = {pid: pid._mailbox.snapshot() for pid in [me, *created]}
+    strays = {pid: msgs for pid, msgs in strays.items() if msgs}
+    me._mailbox.extract(lambda m: True)
+    assert not strays, f"messages left in mailboxes: {strays!r}"
+
+
+@pytest.fixture
+def tmp_sock_dir() -> Iterator[Path]:
+    # Short paths: sun_path holds 107 bytes, and pytest's tmp_path can be longer than that.
+    with tempfile.TemporaryDirectory(prefix="genudp-") as d:
+        yield Path(d)
+
+
+def ipv6_available() -> bool:
+    try:
+        with socket.socket(socket.AF_INET6, socket.SOCK_DGRAM) as s:
+            s.bind(("::1", 0))
+        return True
+    except OSError:
+        return False
+
+
+def fd_count() -> int:
+    return len(os.listdir("/proc/self/fd"))
