@@ -301,6 +301,9 @@ class Socket:
             try:
                 sent = self._sock.send(data) if dest is None else self._sock.sendto(data, dest)
             except BlockingIOError:
+                pass
+            if sent < 0:
+                # Outside the except clause, so errors from the wait carry no BlockingIOError context.
                 sent = self._send_wait(data, dest, timeout)
         except (OSError, TypeError, ValueError, OverflowError) as exc:
             raise self._send_failure(exc, data, dest) from None
@@ -485,6 +488,8 @@ class Socket:
             try:
                 got, source = self._sock.recvfrom_into(buf, 0, _MSG_TRUNC)
             except BlockingIOError:
+                pass
+            if got < 0:
                 got, source = self._recv_wait(buf, limit)
         except OSError as exc:
             if isinstance(exc, Error):
@@ -711,11 +716,13 @@ class Socket:
                 self._registered = False
             if self._efd is not None:
                 os.eventfd_write(self._efd, 1)
+            # Unlink before the fd closes: a sender then finds the path gone ("enoent") rather
+            # than a socket file with nobody bound to it.
+            self._unlink_own_file()
             if not self._busy:
                 self._release_locked()
             owner = self._owner
         owner._drop_socket(self)
-        self._unlink_own_file()
 
     def _close_for_owner_exit(self, owner: Pid) -> None:
         if self._owner is owner:
