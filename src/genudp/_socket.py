@@ -172,8 +172,9 @@ class Socket:
         self._peer: Any = None
         self._registered = False
         self._reuse = reuse
-        # sent, bytes_sent, received, bytes_received, eagain_waits, wait_seconds, truncated
-        self._counters = [0, 0, 0, 0, 0, 0.0, 0]
+        # sent, bytes_sent, received, bytes_received, eagain_waits, wait_seconds, truncated,
+        # wait_cpu_seconds
+        self._counters = [0, 0, 0, 0, 0, 0.0, 0, 0.0]
         self._errors: dict[str, int] = {}
         if family == "local":
             self._convert = _local_source
@@ -225,8 +226,12 @@ class Socket:
 
         Keys: datagrams_sent, bytes_sent, datagrams_received, bytes_received, eagain_waits (sends
         that found the destination or buffer full and waited), wait_seconds (time those sends
-        spent waiting), truncated (datagrams larger than the receive buffer), errors (by reason),
-        plus family, owner, active and state.
+        spent waiting), wait_cpu_seconds (CPU the waiting threads used meanwhile: a wait that
+        spins shows here), truncated (datagrams larger than the receive buffer), errors (by
+        reason), plus family, owner, active and state.
+
+        EINTR is not counted: genudp waits in ``poll``, which Python restarts after a signal
+        handler returns (PEP 475) without telling its caller.
         """
         with self._lock:
             c = list(self._counters)
@@ -242,6 +247,7 @@ class Socket:
             "bytes_received": c[3],
             "eagain_waits": c[4],
             "wait_seconds": c[5],
+            "wait_cpu_seconds": c[7],
             "truncated": c[6],
             "errors": errors,
         }
@@ -325,7 +331,7 @@ class Socket:
                 "the destination's queue (or this socket's send buffer) is full; not sent (send_timeout=0)",
                 errno=errno.EAGAIN,
             )
-        started = time.monotonic()
+        started, cpu_started = time.monotonic(), time.thread_time()
         deadline = None if limit is None else started + limit
         use_helper = self.family == "local" and dest is not None
         helper: _socket_mod.socket | None = None
@@ -376,10 +382,12 @@ class Socket:
         finally:
             if helper is not None:
                 helper.close()
-            spent = time.monotonic() - started
+            spent, cpu = time.monotonic() - started, time.thread_time() - cpu_started
             with self._lock:
-                self._counters[4] += 1
-                self._counters[5] += spent
+                c = self._counters
+                c[4] += 1
+                c[5] += spent
+                c[7] += cpu
 
     def _retry(self, data: Bytes, dest: Any, deadline: float | None, limit: float | None) -> int:
         """One more send after a wake-up: bytes sent, or -1 if still full (EAGAIN)."""
