@@ -256,7 +256,11 @@ def run(config: Config, progress: Progress | None = None) -> Result:
             children = [_spawn_sender_process(path, config, config.threads + n) for n in range(config.processes)]
             results = [SenderResult(sid, "thread") for sid in range(config.threads)]
             pids = [_process.spawn(_sender_body, r, path, config, name=f"sender-{r.sid}") for r in results]
-            restarts = _restart_while_sending(receiver, config, total)
+
+            def senders_done() -> bool:
+                return not any(p.is_alive() for p in pids) and all(c.poll() is not None for c, _ in children)
+
+            restarts = _restart_while_sending(receiver, config, total, senders_done)
             for pid in pids:
                 if not pid.join(config.deadline):
                     results[pids.index(pid)].failure = "did not finish before the deadline"
@@ -280,11 +284,11 @@ def run(config: Config, progress: Progress | None = None) -> Result:
     )
 
 
-def _restart_while_sending(receiver: _Receiver, config: Config, total: int) -> int:
+def _restart_while_sending(receiver: _Receiver, config: Config, total: int, senders_done: Callable[[], bool]) -> int:
     done = 0
     for n in range(1, config.restarts + 1):
         # Kill at evenly spaced points of the stream, while senders are blocked on a full queue.
-        if not receiver.wait_delivered(total * n // (config.restarts + 1), config.deadline):
+        if not receiver.wait_delivered(total * n // (config.restarts + 1), config.deadline, senders_done):
             break
         receiver.kill_and_restart()
         done += 1
@@ -324,7 +328,9 @@ def _sender_body(result: SenderResult, path: str, config: Config) -> None:
                 sock.send(_payload(result.sid, seq, config.payload), path)
             except Error as exc:
                 raised.setdefault(exc.reason, []).append(seq)
-                time.sleep(config.backoff)  # the application's back-off after a failed send
+                # The application's back-off after a failed send; longer while nobody listens.
+                gone = exc.reason in ("enoent", "econnrefused")
+                time.sleep(config.backoff * (10 if gone else 1))
                 continue
             returned.append(seq)
         result.cpu = time.thread_time() - cpu
@@ -392,9 +398,16 @@ class _Receiver:
             if self.progress is not None and len(self.delivered) % 250 == 0:
                 self.progress(len(self.delivered), self.total)
 
-    def wait_delivered(self, count: int, timeout: float) -> bool:
+    def wait_delivered(self, count: int, timeout: float, give_up: Callable[[], bool]) -> bool:
+        """Wait until ``count`` datagrams were delivered; False on timeout or once ``give_up()``
+        (the senders finished, so no more will come). ``give_up`` is checked every 50 ms."""
+        deadline = time.monotonic() + timeout
         with self._cond:
-            return self._cond.wait_for(lambda: len(self.delivered) >= count, timeout)
+            while len(self.delivered) < count:
+                if give_up() or time.monotonic() >= deadline:
+                    return False
+                self._cond.wait(0.05)
+            return True
 
     def kill_and_restart(self) -> None:
         assert self._proc is not None and self._reader is not None

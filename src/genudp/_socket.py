@@ -332,6 +332,8 @@ class Socket:
                 errno=errno.EAGAIN,
             )
         started, cpu_started = time.monotonic(), time.thread_time()
+        # CPU used while blocked, up to the send that succeeds (whose kernel work is the send's).
+        waited_cpu = -1.0
         deadline = None if limit is None else started + limit
         use_helper = self.family == "local" and dest is not None
         helper: _socket_mod.socket | None = None
@@ -346,6 +348,7 @@ class Socket:
                         # Nothing listens there now: the retried sendto says so definitively
                         # (or succeeds, if a new receiver has just bound the path). If it is
                         # full again, the timer below paces the next try.
+                        waited_cpu = time.thread_time() - cpu_started
                         sent = self._retry(data, dest, deadline, limit)
                         if sent >= 0:
                             return sent
@@ -376,13 +379,16 @@ class Socket:
                         # Reconnect: the path may now name another receiver.
                         helper.close()
                         helper = None
+                waited_cpu = time.thread_time() - cpu_started
                 sent = self._retry(data, dest, deadline, limit)
                 if sent >= 0:
                     return sent
+                waited_cpu = -1.0
         finally:
             if helper is not None:
                 helper.close()
-            spent, cpu = time.monotonic() - started, time.thread_time() - cpu_started
+            spent = time.monotonic() - started
+            cpu = waited_cpu if waited_cpu >= 0 else time.thread_time() - cpu_started
             with self._lock:
                 c = self._counters
                 c[4] += 1
