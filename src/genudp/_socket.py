@@ -34,6 +34,7 @@ from __future__ import annotations
 
 import builtins
 import errno
+import mmap
 import os
 import select
 import socket as _socket_mod
@@ -106,12 +107,14 @@ _RECV_BUFSIZE: Final = _recv_bufsize()
 _buffers = threading.local()
 
 
-def _buffer() -> tuple[bytearray, memoryview]:
+def _buffer() -> tuple[mmap.mmap, memoryview]:
+    """This thread's receive buffer: anonymous memory, so pages a datagram never reaches are
+    never touched (a zero-filled bytearray of this size costs milliseconds of page faults)."""
     try:
-        pair: tuple[bytearray, memoryview] = _buffers.pair
+        pair: tuple[mmap.mmap, memoryview] = _buffers.pair
         return pair
     except AttributeError:
-        buf = bytearray(_RECV_BUFSIZE)
+        buf = mmap.mmap(-1, _RECV_BUFSIZE)
         pair = (buf, memoryview(buf))
         _buffers.pair = pair
         return pair
@@ -523,7 +526,7 @@ class Socket:
         address, port = self._convert(source)
         return address, port, view[:got].tobytes()
 
-    def _recv_wait(self, buf: bytearray, limit: float | None) -> tuple[int, Any]:
+    def _recv_wait(self, buf: mmap.mmap, limit: float | None) -> tuple[int, Any]:
         if limit == 0:
             raise Timeout("no datagram waiting")
         deadline = None if limit is None else time.monotonic() + limit

@@ -11,6 +11,8 @@ import os
 import signal
 import socket
 import statistics
+import subprocess
+import sys
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -321,9 +323,26 @@ def test_a_waiting_send_reaches_a_new_receiver_bound_at_the_same_path(full_recei
 # -- many senders -----------------------------------------------------------------------------
 
 
+_PROCESS_SENDER = """
+import sys, genudp
+path, tag = sys.argv[1], int(sys.argv[2])
+with genudp.open(family="local", active=False) as s:
+    i = 0
+    while True:
+        try:
+            s.send(b"%d %d" % (tag, i), path)
+        except genudp.Error as exc:
+            sys.exit(0 if exc.reason in ("enoent", "econnrefused") else 1)
+        i += 1
+"""
+
+
 def test_many_senders_on_one_full_destination_all_make_progress(tmp_sock_dir: Path) -> None:
+    """Four threads here and two separate processes stream into one slow receiver: every
+    sender gets a share (the spread is printed), and none starves."""
     path = str(tmp_sock_dir / "shared.sock")
-    senders, target = 5, 1500
+    threads, processes, target = 4, 2, 3000
+    senders = threads + processes
 
     def push(tag: int) -> None:
         with genudp.open(family="local", active=False) as s:
@@ -337,7 +356,18 @@ def test_many_senders_on_one_full_destination_all_make_progress(tmp_sock_dir: Pa
                 i += 1
 
     with genudp.open(path=path, active=False) as r:
-        pids = [genudp.spawn(push, n) for n in range(senders)]
+        pids = [genudp.spawn(push, n) for n in range(threads)]
+        procs = [
+            subprocess.Popen([sys.executable, "-c", _PROCESS_SENDER, path, str(threads + n)], stdin=subprocess.DEVNULL)
+            for n in range(processes)
+        ]
+        # Warm-up: processes need ~0.1 s to start. Count once every sender has been seen; one
+        # that is never seen within the deadline is starved.
+        seen: set[int] = set()
+        deadline = time.monotonic() + 60
+        while len(seen) < senders:
+            assert time.monotonic() < deadline, f"senders never seen: {set(range(senders)) - seen}"
+            seen.add(int(r.recv(timeout=60)[2].split()[0]))
         counts = [0] * senders
         for _ in range(target):
             tag = int(r.recv(timeout=60)[2].split()[0])
@@ -346,6 +376,12 @@ def test_many_senders_on_one_full_destination_all_make_progress(tmp_sock_dir: Pa
     for pid in pids:
         assert pid.join(30)
         assert pid.exit_reason == "normal"
+    for proc in procs:
+        assert proc.wait(30) == 0
     share = [c / target for c in counts]
-    print(f"{senders} senders, {target} datagrams: shares min {min(share):.1%} max {max(share):.1%} {counts}")
-    assert min(counts) >= target // (senders * 5), f"a sender starved: {counts}"
+    print(f"{senders} senders ({threads} threads, {processes} processes), {target} datagrams: ")
+    print(f"shares min {min(share):.1%} max {max(share):.1%} (fair: {1 / senders:.1%}), counts {counts}")
+    # Raw blocking sockets in this layout measured 2-47 % shares (scheduling and barging: a
+    # sender already on a CPU takes a freed slot before a woken waiter runs). Starving means
+    # (next to) nothing: under 0.5 % of the window.
+    assert min(counts) >= target // 200, f"a sender starved: {counts}"
