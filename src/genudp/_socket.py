@@ -33,6 +33,7 @@ number is never reused under a thread that still uses it.
 from __future__ import annotations
 
 import builtins
+import ctypes
 import errno
 import mmap
 import os
@@ -138,6 +139,7 @@ class Socket:
         "_efd",
         "_errors",
         "_fd",
+        "_helper",
         "_lock",
         "_mode",
         "_owner",
@@ -176,9 +178,11 @@ class Socket:
         self._registered = False
         self._reuse = reuse
         # sent, bytes_sent, received, bytes_received, eagain_waits, wait_seconds, truncated,
-        # wait_cpu_seconds
-        self._counters = [0, 0, 0, 0, 0, 0.0, 0, 0.0]
+        # wait_cpu_seconds, eintr_retries
+        self._counters = [0, 0, 0, 0, 0, 0.0, 0, 0.0, 0]
         self._errors: dict[str, int] = {}
+        # (destination, helper socket connected to it), kept between waits; see _send_wait.
+        self._helper: tuple[Any, _socket_mod.socket] | None = None
         if family == "local":
             self._convert = _local_source
         elif family == "inet6":
@@ -233,8 +237,8 @@ class Socket:
         spins shows here), truncated (datagrams larger than the receive buffer), errors (by
         reason), plus family, owner, active and state.
 
-        EINTR is not counted: genudp waits in ``poll``, which Python restarts after a signal
-        handler returns (PEP 475) without telling its caller.
+        eintr_retries counts waits (in send or recv) that a signal interrupted and genudp
+        resumed.
         """
         with self._lock:
             c = list(self._counters)
@@ -251,6 +255,7 @@ class Socket:
             "eagain_waits": c[4],
             "wait_seconds": c[5],
             "wait_cpu_seconds": c[7],
+            "eintr_retries": c[8],
             "truncated": c[6],
             "errors": errors,
         }
@@ -339,13 +344,17 @@ class Socket:
         waited_cpu = -1.0
         deadline = None if limit is None else started + limit
         use_helper = self.family == "local" and dest is not None
-        helper: _socket_mod.socket | None = None
+        # A helper kept from an earlier wait for the same destination saves three syscalls; if
+        # its receiver has gone meanwhile, it looks writable and is replaced at once, unslept.
+        helper = self._take_helper(dest) if use_helper else None
+        reused = helper is not None
         tick = _FIRST_TICK
         efd = self._eventfd()
         own = self._fd
         try:
             while True:
                 if use_helper and helper is None:
+                    reused = False
                     helper, failure = _connect_helper(dest)
                     if failure in _DEST_GONE:
                         # Nothing listens there now: the retried sendto says so definitively
@@ -364,6 +373,13 @@ class Socket:
                     # The destination's queue is full: the helper's POLLOUT reflects it. The
                     # timer is the safety net for a path re-bound to a new receiver.
                     waiting_on, mask, timer = helper.fileno(), _POLLOUT, tick
+                elif reused:
+                    # A kept helper whose receiver went away (a dead peer's queue is empty):
+                    # connect a fresh one to whatever the path names now, and look again.
+                    assert helper is not None
+                    helper.close()
+                    helper = None
+                    continue
                 else:
                     # What we would wait for is already true, yet the kernel said EAGAIN:
                     # POLLOUT does not tell the truth here. Back off on a timer.
@@ -374,8 +390,7 @@ class Socket:
                 waited = _bounded(timer, deadline)
                 if waited is not None and waited <= 0:
                     raise Timeout(f"the destination stayed full for {limit} s; not sent")
-                events = _poller(efd, waiting_on, mask).poll(_ms(waited))
-                self._check_waiting()
+                events = self._sleep(efd, waiting_on, mask, waited)
                 if timer is not None and not events:
                     tick = min(tick * 2, _MAX_TICK)
                     if helper is not None:
@@ -389,7 +404,7 @@ class Socket:
                 waited_cpu = -1.0
         finally:
             if helper is not None:
-                helper.close()
+                self._keep_helper(dest, helper)
             spent = time.monotonic() - started
             cpu = waited_cpu if waited_cpu >= 0 else time.thread_time() - cpu_started
             with self._lock:
@@ -530,13 +545,12 @@ class Socket:
         if limit == 0:
             raise Timeout("no datagram waiting")
         deadline = None if limit is None else time.monotonic() + limit
-        poller = _poller(self._eventfd(), self._fd, _POLLIN)
+        efd = self._eventfd()
         while True:
             waited = _bounded(None, deadline)
             if waited is not None and waited <= 0:
                 raise Timeout(f"no datagram within {limit} s")
-            poller.poll(_ms(waited))
-            self._check_waiting()
+            self._sleep(efd, self._fd, _POLLIN, waited)
             try:
                 return self._sock.recvfrom_into(buf, 0, _MSG_TRUNC)
             except BlockingIOError:
@@ -754,6 +768,9 @@ class Socket:
     def _release_locked(self) -> None:
         self._state = _CLOSED
         self._sock.close()
+        if self._helper is not None:
+            self._helper[1].close()
+            self._helper = None
         if self._efd is not None:
             os.close(self._efd)
             self._efd = None
@@ -780,11 +797,105 @@ class Socket:
         if self._state:
             raise Error("closed", "the socket was closed while waiting")
 
+    def _sleep(self, efd: int, fd: int, mask: int, seconds: float | None) -> int:
+        """Sleep until ``fd`` is ready for ``mask``, ``seconds`` pass, or close() is called.
+
+        Returns how many fds are ready (0: the time ran out). A signal that interrupts the
+        sleep is counted and the sleep resumes toward the same deadline, as PEP 475 would do;
+        a handler that raises ends the wait with its exception.
+
+        Raises:
+            Error: "closed" when the socket was closed meanwhile.
+        """
+        sleeper = _Sleeper(efd, fd, mask)
+        if seconds is None:
+            while (n := sleeper.sleep(None)) < 0:
+                self._count_eintr()
+        else:
+            until = time.monotonic() + seconds
+            ms = max(1, int(seconds * 1000 + 0.999))
+            while (n := sleeper.sleep(ms)) < 0:
+                self._count_eintr()
+                ms = max(0, int((until - time.monotonic()) * 1000 + 0.999))
+        self._check_waiting()
+        return n
+
+    def _take_helper(self, dest: Any) -> _socket_mod.socket | None:
+        with self._lock:
+            kept = self._helper
+            if kept is not None and kept[0] == dest:
+                self._helper = None
+                return kept[1]
+            return None
+
+    def _keep_helper(self, dest: Any, helper: _socket_mod.socket) -> None:
+        with self._lock:
+            if self._state == _OPEN:
+                previous, self._helper = self._helper, (dest, helper)
+            else:
+                previous = (dest, helper)
+        if previous is not None:
+            previous[1].close()
+
+    def _count_eintr(self) -> None:
+        with self._lock:
+            self._counters[8] += 1
+        self._check_waiting()
+
     def _eventfd(self) -> int:
         with self._lock:
             if self._efd is None:
                 self._efd = os.eventfd(0, os.EFD_CLOEXEC | os.EFD_NONBLOCK)
             return self._efd
+
+
+class _PollFd(ctypes.Structure):
+    _fields_ = (("fd", ctypes.c_int), ("events", ctypes.c_short), ("revents", ctypes.c_short))
+
+
+def _libc_poll() -> Any:
+    try:
+        fn = ctypes.CDLL(None, use_errno=True).poll
+    except (OSError, AttributeError):  # pragma: no cover - not on Linux/glibc or musl
+        return None
+    fn.argtypes = (ctypes.POINTER(_PollFd), ctypes.c_ulong, ctypes.c_int)
+    fn.restype = ctypes.c_int
+    return fn
+
+
+_C_POLL: Final = _libc_poll()
+
+
+class _Sleeper:
+    """poll(2) on the close eventfd and one fd, called through ctypes (which releases the GIL).
+
+    ``select.poll`` restarts after EINTR by itself (PEP 475), so genudp could not count signals
+    that interrupt its waits; libc's poll reports them. The pollfd array is built once per wait
+    and reused after each interruption. A Python signal handler still runs, in the main thread,
+    as soon as Python code runs there; if it raises in the waiting thread, the exception ends the
+    wait, and nothing was sent or taken.
+    """
+
+    __slots__ = ("_count", "_fallback", "_fds")
+
+    def __init__(self, efd: int, fd: int, mask: int) -> None:
+        self._fallback: select.poll | None = None
+        self._count = 2 if fd >= 0 else 1
+        self._fds = (_PollFd * 2)(_PollFd(efd, _POLLIN, 0), _PollFd(fd, mask, 0))
+        if _C_POLL is None:  # pragma: no cover - no libc poll via ctypes
+            self._fallback = _poller(efd, fd, mask)
+
+    def sleep(self, timeout_ms: int | None) -> int:
+        """Ready fd count (0: timed out), or -1 when a signal interrupted the sleep."""
+        if self._fallback is not None:  # pragma: no cover
+            return len(self._fallback.poll(timeout_ms))
+        n: int = _C_POLL(self._fds, self._count, -1 if timeout_ms is None else timeout_ms)
+        if n < 0:
+            code = ctypes.get_errno()
+            if code == errno.EINTR:
+                return -1
+            raise OSError(code, os.strerror(code))
+        return n
 
 
 def _poller(efd: int, fd: int, mask: int) -> select.poll:
@@ -811,11 +922,6 @@ def _bounded(timer: float | None, deadline: float | None) -> float | None:
     if timer is None or remaining <= 0:
         return remaining
     return min(timer, remaining)
-
-
-def _ms(seconds: float | None) -> int | None:
-    """poll()'s timeout: whole milliseconds, rounded up so a wait never ends early."""
-    return None if seconds is None else max(1, int(seconds * 1000 + 0.999))
 
 
 _DEST_GONE: Final = frozenset((errno.ENOENT, errno.ECONNREFUSED, errno.EPERM, errno.ENOTDIR))
