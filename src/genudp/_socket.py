@@ -351,6 +351,7 @@ class Socket:
         tick = _FIRST_TICK
         efd = self._eventfd()
         own = self._fd
+        probe = False
         try:
             while True:
                 if use_helper and helper is None:
@@ -364,9 +365,15 @@ class Socket:
                         sent = self._retry(data, dest, deadline, limit)
                         if sent >= 0:
                             return sent
-                ready = _ready_now(efd, own, helper)
-                self._check_waiting()
-                if own not in ready:
+                if not probe:
+                    # First sleep: the usual cause is the destination's queue (a helper's POLLOUT
+                    # follows it) or, without a helper, our own buffer or peer (our POLLOUT).
+                    # A wrong guess costs one futile wake-up, after which we probe.
+                    if helper is not None:
+                        waiting_on, mask, timer = helper.fileno(), _POLLOUT, tick
+                    else:
+                        waiting_on, mask, timer = own, _POLLOUT, None
+                elif own not in (ready := _ready_now(efd, own, helper)):
                     # Our own send buffer is full: our POLLOUT is accurate; wait for it alone.
                     waiting_on, mask, timer = own, _POLLOUT, None
                 elif helper is not None and helper.fileno() not in ready:
@@ -402,6 +409,9 @@ class Socket:
                 if sent >= 0:
                     return sent
                 waited_cpu = -1.0
+                # A futile wake-up: another sender took the slot, or we waited on the wrong
+                # thing. Probe what is really ready before sleeping again.
+                probe = True
         finally:
             if helper is not None:
                 self._keep_helper(dest, helper)
