@@ -49,7 +49,8 @@ def wait_blocked(pid: genudp.Pid) -> None:
     wait_tid_blocked(thread_of(pid).native_id)
 
 
-def wait_tid_blocked(tid: int) -> None:
+def wait_tid_blocked(tid: int | None) -> None:
+    assert tid is not None, "the thread has not started"
     deadline = time.monotonic() + 30
     while time.monotonic() < deadline:
         try:
