@@ -7,6 +7,7 @@ call ``main([...])`` directly.
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from collections.abc import Sequence
 
@@ -19,6 +20,11 @@ commands:
   repro     run the full-receiver scenario: senders under a signal storm push
             sequence-numbered datagrams to a slow Unix-domain receiver; prints
             what was sent, delivered, lost, duplicated and the CPU it took
+  doctor    what limits datagram IPC on this machine, and what to change
+  listen    bind an address and print each datagram
+  send      send messages (or stdin lines) as datagrams
+
+addresses: /path, ./path, @abstract, host:port, [v6addr]:port
 """
 
 
@@ -30,9 +36,10 @@ def _parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--version", action="store_true", help="print the version and exit")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
-    from . import _repro
+    from . import _repro, _tools
 
     _repro.add_parser(sub)
+    _tools.add_parsers(sub)
     return parser
 
 
@@ -48,5 +55,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.command is None:
         parser.print_help()
         return 0
-    result: int = args.run(args)
+    try:
+        result: int = args.run(args)
+        sys.stdout.flush()
+    except BrokenPipeError:
+        # The reader went away (genudp doctor | head): stop quietly, as Unix tools do.
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        os.close(devnull)
+        return 141
     return result
