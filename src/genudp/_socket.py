@@ -262,20 +262,16 @@ class Socket:
 
     def sockname(self) -> Any:
         """The local address: ``(ip, port)``, a path, an abstract name (bytes) or None."""
-        self._check_open()
-        try:
-            name = self._sock.getsockname()
-        except OSError as exc:
-            raise error_from_oserror(exc) from None
-        if self.family == "local":
-            return name or None
-        return (name[0], name[1])
+        return self._address_of(self._sock.getsockname)
 
     def peername(self) -> Any:
         """The connected peer's address. Raises Error("enotconn") if not connected."""
+        return self._address_of(self._sock.getpeername)
+
+    def _address_of(self, getter: Any) -> Any:
         self._check_open()
         try:
-            name = self._sock.getpeername()
+            name = getter()
         except OSError as exc:
             raise error_from_oserror(exc) from None
         if self.family == "local":

@@ -337,18 +337,25 @@ def test_a_waiting_send_reaches_a_new_receiver_bound_at_the_same_path(full_recei
 # -- many senders -----------------------------------------------------------------------------
 
 
-_PROCESS_SENDER = """
-import sys, genudp
-path, tag = sys.argv[1], int(sys.argv[2])
-with genudp.open(family="local", active=False) as s:
-    i = 0
-    while True:
-        try:
-            s.send(b"%d %d" % (tag, i), path)
-        except genudp.Error as exc:
-            sys.exit(0 if exc.reason in ("enoent", "econnrefused") else 1)
-        i += 1
-"""
+def stream_until_gone(path: str, tag: int) -> None:
+    """Send numbered datagrams to ``path`` until its receiver goes away. Runs as a thread here and
+    as the main code of separate processes (see ``_PROCESS_SENDER``)."""
+    with genudp.open(family="local", active=False) as s:
+        i = 0
+        while True:
+            try:
+                s.send(b"%d %d" % (tag, i), path)
+            except genudp.Error as exc:
+                assert exc.reason in ("enoent", "econnrefused"), exc  # the receiver went away
+                return
+            i += 1
+
+
+_PROCESS_SENDER = (
+    "import sys; from tests.integration.test_full_receiver import stream_until_gone; "
+    "stream_until_gone(sys.argv[1], int(sys.argv[2]))"
+)
+_REPO = Path(__file__).resolve().parents[2]
 
 
 def test_many_senders_on_one_full_destination_all_make_progress(tmp_sock_dir: Path) -> None:
@@ -358,21 +365,12 @@ def test_many_senders_on_one_full_destination_all_make_progress(tmp_sock_dir: Pa
     threads, processes, target = 4, 2, 3000
     senders = threads + processes
 
-    def push(tag: int) -> None:
-        with genudp.open(family="local", active=False) as s:
-            i = 0
-            while True:
-                try:
-                    s.send(b"%d %d" % (tag, i), path)
-                except genudp.Error as exc:
-                    assert exc.reason == "enoent", exc  # the receiver closed: the run is over
-                    return
-                i += 1
-
     with genudp.open(path=path, active=False) as r:
-        pids = [genudp.spawn(push, n) for n in range(threads)]
+        pids = [genudp.spawn(stream_until_gone, path, n) for n in range(threads)]
         procs = [
-            subprocess.Popen([sys.executable, "-c", _PROCESS_SENDER, path, str(threads + n)], stdin=subprocess.DEVNULL)
+            subprocess.Popen(
+                [sys.executable, "-c", _PROCESS_SENDER, path, str(threads + n)], stdin=subprocess.DEVNULL, cwd=_REPO
+            )
             for n in range(processes)
         ]
         # Warm-up: processes need ~0.1 s to start. Count once every sender has been seen; one
