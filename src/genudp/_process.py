@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import itertools
 import logging
+import sys
 import threading
 import time
 import weakref
@@ -355,9 +356,9 @@ def send(pid: Pid, message: object) -> None:
 
 
 def _in_event_loop() -> bool:
-    import asyncio
-
-    return asyncio._get_running_loop() is not None
+    # No import: if asyncio was never imported, no event loop can be running.
+    asyncio = sys.modules.get("asyncio")
+    return asyncio is not None and asyncio._get_running_loop() is not None
 
 
 def receive(match: Callable[[Any], object] | None = None, timeout: float | None = None) -> Any:
