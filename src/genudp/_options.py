@@ -44,6 +44,9 @@ __all__ = (
     "check_timeout",
     "check_bufsize",
     "check_bool",
+    "check_watermarks",
+    "HIGH_MSGQ_WATERMARK",
+    "LOW_MSGQ_WATERMARK",
     "OPTION_NAMES",
     "SETTABLE",
 )
@@ -57,9 +60,21 @@ ACTIVE_MIN: Final = -32768
 ACTIVE_MAX: Final = 32767
 
 #: Every option name ``getopts`` knows, in the order it reports them.
-OPTION_NAMES: Final = ("active", "recbuf", "sndbuf", "reuseaddr", "reuseport", "send_timeout")
+OPTION_NAMES: Final = (
+    "active",
+    "recbuf",
+    "sndbuf",
+    "reuseaddr",
+    "reuseport",
+    "send_timeout",
+    "high_msgq_watermark",
+    "low_msgq_watermark",
+)
 #: The ones ``setopts`` may change after ``open``.
-SETTABLE: Final = frozenset(("active", "recbuf", "sndbuf", "send_timeout"))
+SETTABLE: Final = frozenset(("active", "recbuf", "sndbuf", "send_timeout", "high_msgq_watermark", "low_msgq_watermark"))
+#: Default mailbox watermarks, in messages (OTP's are bytes of a port's queue; see the README).
+HIGH_MSGQ_WATERMARK: Final = 8192
+LOW_MSGQ_WATERMARK: Final = 4096
 
 
 @dataclass(frozen=True, slots=True)
@@ -164,6 +179,19 @@ def check_bufsize(value: object, what: str) -> int | None:
     if value < 1 or value > 2**31 - 1:
         raise ValueError(f"{what} must be within 1..{2**31 - 1} bytes; got {value}")
     return value
+
+
+def check_watermarks(high: object, low: object) -> tuple[int, int]:
+    """Check a mailbox (high, low) watermark pair: ints, 1 <= low <= high."""
+    for name, value in (("high_msgq_watermark", high), ("low_msgq_watermark", low)):
+        if type(value) is not int:
+            raise TypeError(f"{name} must be an int number of messages; got {_type_name(value)}")
+        if value < 1:
+            raise ValueError(f"{name} must be at least 1 message; got {value}")
+    assert type(high) is int and type(low) is int
+    if low > high:
+        raise ValueError(f"low_msgq_watermark ({low}) must not exceed high_msgq_watermark ({high})")
+    return high, low
 
 
 def check_bool(value: object, what: str) -> bool:

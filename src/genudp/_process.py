@@ -73,7 +73,7 @@ class Ref:
 class Mailbox:
     """A process's message queue: append from anywhere, selective take by the owner only."""
 
-    __slots__ = ("_lock", "_open", "_queue", "_signal", "_waiting", "_waker")
+    __slots__ = ("_lock", "_open", "_queue", "_resume_at", "_signal", "_throttled", "_waiting", "_waker")
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
@@ -85,6 +85,10 @@ class Mailbox:
         # Set while an asyncio task waits on this mailbox: called (under the lock) instead of
         # releasing the semaphore.
         self._waker: Callable[[], None] | None = None
+        # Sockets whose reading the hub paused because this mailbox reached their high
+        # watermark, each with its low watermark; the owner resumes them as it catches up.
+        self._throttled: list[tuple[Socket, int]] = []
+        self._resume_at = -1
 
     def put(self, message: object) -> None:
         """Append one message; wake the owner if it sleeps. Never blocks on the owner."""
@@ -135,9 +139,13 @@ class Mailbox:
         queue = self._queue
         if match is None:
             with self._lock:
-                if queue:
-                    return True, queue.popleft(), 0
-                return False, None, 0
+                if not queue:
+                    return False, None, 0
+                message = queue.popleft()
+                resume = self._due_locked() if len(queue) <= self._resume_at else None
+            if resume:
+                _resume(resume)
+            return True, message, 0
         with self._lock:
             end = len(queue)
             fresh = list(itertools.islice(queue, start, end)) if start < end else []
@@ -146,8 +154,36 @@ class Mailbox:
             if match(message):
                 with self._lock:
                     del queue[start + offset]
+                    resume = self._due_locked() if len(queue) <= self._resume_at else None
+                if resume:
+                    _resume(resume)
                 return True, message, 0
         return False, None, start + len(fresh)
+
+    def throttle(self, sock: Socket, low: int) -> bool:
+        """Called by the hub, with ``sock``'s lock held, when this mailbox reached ``sock``'s high
+        watermark: record ``sock`` for resumption. Returns False (do not pause) if the owner has
+        meanwhile already brought the mailbox down to ``low``."""
+        with self._lock:
+            if len(self._queue) <= low:
+                return False
+            self._throttled.append((sock, low))
+            self._resume_at = max(self._resume_at, low)
+            return True
+
+    def forget(self, sock: Socket) -> None:
+        """Drop ``sock`` from the paused sockets (it changed owner or closed)."""
+        with self._lock:
+            self._throttled = [(s, low) for s, low in self._throttled if s is not sock]
+            self._resume_at = max((low for _, low in self._throttled), default=-1)
+
+    def _due_locked(self) -> list[Socket]:
+        """Sockets to resume now that the mailbox holds ``len(queue)`` messages."""
+        size = len(self._queue)
+        due = [sock for sock, low in self._throttled if size <= low]
+        self._throttled = [(sock, low) for sock, low in self._throttled if size > low]
+        self._resume_at = max((low for _, low in self._throttled), default=-1)
+        return due
 
     def extract(self, select: Callable[[Any], bool]) -> list[Any]:
         """Remove and return, in order, every message ``select`` accepts (owner only)."""
@@ -187,6 +223,12 @@ class Mailbox:
                         # token back so that the next wait does not return at once.
                         self._signal.acquire()
         return woken
+
+
+def _resume(sockets: list[Socket]) -> None:
+    # Outside the mailbox lock: a socket's lock is always taken before its owner's mailbox's.
+    for sock in sockets:
+        sock._resume_reading()
 
 
 class Pid:
@@ -249,7 +291,7 @@ class Pid:
         """ "normal", the exception that ended the process, or None while it runs."""
         return self._reason
 
-    def info(self) -> dict[str, object]:
+    def info(self) -> dict[str, Any]:
         """A snapshot: name, alive, message_queue_len, sockets (count)."""
         return {
             "name": self.name,

@@ -55,6 +55,8 @@ from ._address import (
 )
 from ._errors import Error, Timeout, error_from_oserror, reason_of_errno
 from ._options import (
+    HIGH_MSGQ_WATERMARK,
+    LOW_MSGQ_WATERMARK,
     OPTION_NAMES,
     SETTABLE,
     Active,
@@ -64,6 +66,7 @@ from ._options import (
     check_bool,
     check_bufsize,
     check_timeout,
+    check_watermarks,
     delivery_budget,
     set_active,
 )
@@ -140,9 +143,12 @@ class Socket:
         "_errors",
         "_fd",
         "_helper",
+        "_high",
         "_lock",
+        "_low",
         "_mode",
         "_owner",
+        "_paused",
         "_peer",
         "_registered",
         "_reuse",
@@ -161,6 +167,7 @@ class Socket:
         bound_id: tuple[int, int] | None,
         send_timeout: float | None,
         reuse: tuple[bool, bool],
+        watermarks: tuple[int, int] = (8192, 4096),
     ) -> None:
         self._sock = sock
         self._fd = sock.fileno()
@@ -177,9 +184,12 @@ class Socket:
         self._peer: Any = None
         self._registered = False
         self._reuse = reuse
+        # Mailbox high/low watermarks (messages): see _hub_readable.
+        self._high, self._low = watermarks
+        self._paused = False
         # sent, bytes_sent, received, bytes_received, eagain_waits, wait_seconds, truncated,
-        # wait_cpu_seconds, eintr_retries
-        self._counters = [0, 0, 0, 0, 0, 0.0, 0, 0.0, 0]
+        # wait_cpu_seconds, eintr_retries, pauses
+        self._counters = [0, 0, 0, 0, 0, 0.0, 0, 0.0, 0, 0]
         self._errors: dict[str, int] = {}
         # (destination, helper socket connected to it), kept between waits; see _send_wait.
         self._helper: tuple[Any, _socket_mod.socket] | None = None
@@ -256,6 +266,9 @@ class Socket:
             "wait_seconds": c[5],
             "wait_cpu_seconds": c[7],
             "eintr_retries": c[8],
+            "paused": self._paused,
+            "pauses": c[9],
+            "kernel_drops": self._kernel_drops(),
             "truncated": c[6],
             "errors": errors,
         }
@@ -566,7 +579,17 @@ class Socket:
 
     def _hub_readable(self) -> None:
         with self._lock:
-            if self._state or self._mode is False:
+            if self._state or self._mode is False or self._paused:
+                return
+            # Flow control: an owner that does not keep up must not make its mailbox grow
+            # without bound. At the high watermark the hub stops reading this socket; the kernel
+            # queue then fills (local senders wait; UDP drops, counted as kernel_drops), and the
+            # owner resumes reading when its mailbox is down to the low watermark.
+            mailbox = self._owner._mailbox
+            if len(mailbox) >= self._high and mailbox.throttle(self, self._low):
+                self._paused = True
+                self._counters[9] += 1
+                self._update_registration_locked()
                 return
             budget = delivery_budget(self._mode)
             budget = min(budget, _BATCH)
@@ -615,7 +638,11 @@ class Socket:
 
     def _apply_mode_locked(self, mode: Mode) -> None:
         self._mode = mode
-        want = mode is not False and self._state == _OPEN
+        self._update_registration_locked()
+
+    def _update_registration_locked(self) -> None:
+        """Be in the hub's epoll set exactly while active, open and not paused."""
+        want = self._mode is not False and self._state == _OPEN and not self._paused
         if want and not self._registered:
             _hub.hub().register(self, self._fd)
             self._registered = True
@@ -636,6 +663,12 @@ class Socket:
             Error: "einval" for an active count outside -32768..32767, "closed".
         """
         checked = _check_settable(opts)
+        marks = None
+        if "high_msgq_watermark" in checked or "low_msgq_watermark" in checked:
+            # Checked as a pair, before anything changes.
+            marks = check_watermarks(
+                checked.get("high_msgq_watermark", self._high), checked.get("low_msgq_watermark", self._low)
+            )
         with self._lock:
             if self._state:
                 raise Error("closed", "the socket is closed")
@@ -649,6 +682,8 @@ class Socket:
                 raise error_from_oserror(exc) from None
             if "send_timeout" in checked:
                 self._send_timeout = checked["send_timeout"]
+            if marks is not None:
+                self._high, self._low = marks
             if transition is not None:
                 self._apply_mode_locked(transition.mode)
                 if transition.passive_message:
@@ -676,6 +711,10 @@ class Socket:
                     out[name] = self._reuse[1]
                 elif name == "send_timeout":
                     out[name] = self._send_timeout
+                elif name == "high_msgq_watermark":
+                    out[name] = self._high
+                elif name == "low_msgq_watermark":
+                    out[name] = self._low
         except OSError as exc:
             raise error_from_oserror(exc) from None
         return out
@@ -727,6 +766,11 @@ class Socket:
             if moved:
                 pid._mailbox.put_many(moved)
             self._owner = pid
+            if self._paused:
+                # Paused for the old owner's mailbox: the hub judges the new owner's afresh.
+                me._mailbox.forget(self)
+                self._paused = False
+                self._update_registration_locked()
 
     def _is_mine(self, message: Any) -> bool:
         return (
@@ -751,6 +795,8 @@ class Socket:
             if self._registered:
                 _hub.hub().unregister(self, self._fd)
                 self._registered = False
+            if self._paused:
+                self._owner._mailbox.forget(self)
             if self._efd is not None:
                 os.eventfd_write(self._efd, 1)
             # Unlink before the fd closes: a sender then finds the path gone ("enoent") rather
@@ -825,6 +871,31 @@ class Socket:
                 ms = max(0, int((until - time.monotonic()) * 1000 + 0.999))
         self._check_waiting()
         return n
+
+    def _resume_reading(self) -> None:
+        """The owner's mailbox is down to the low watermark: let the hub read again."""
+        with self._lock:
+            if self._paused:
+                self._paused = False
+                self._update_registration_locked()
+
+    def _kernel_drops(self) -> int | None:
+        """Datagrams the kernel dropped for this UDP socket (its queue was full): the counter
+        that SO_RXQ_OVFL reports, read from /proc/net/udp{,6} by inode. None for local sockets,
+        whose senders wait instead."""
+        if self.family == "local" or self._state == _CLOSED:
+            return None
+        try:
+            inode = str(os.fstat(self._fd).st_ino)
+            with builtins.open("/proc/net/udp6" if self.family == "inet6" else "/proc/net/udp") as f:
+                next(f)
+                for line in f:
+                    fields = line.split()
+                    if fields[9] == inode:
+                        return int(fields[-1])
+        except (OSError, ValueError, IndexError, StopIteration):
+            return None
+        return None
 
     def _take_helper(self, dest: Any) -> _socket_mod.socket | None:
         with self._lock:
@@ -981,6 +1052,8 @@ def _check_settable(opts: dict[str, Any]) -> dict[str, Any]:
             out[name] = check_bufsize(value, name)
         elif name == "send_timeout":
             out[name] = check_timeout(value, "send_timeout")
+        else:
+            out[name] = value  # a watermark: checked with its partner in setopts
     return out
 
 
@@ -996,6 +1069,8 @@ def open(
     reuseaddr: bool = False,
     reuseport: bool = False,
     send_timeout: float | None = None,
+    high_msgq_watermark: int = HIGH_MSGQ_WATERMARK,
+    low_msgq_watermark: int = LOW_MSGQ_WATERMARK,
 ) -> Socket:
     """Open a datagram socket owned by the calling process. Does not block.
 
@@ -1010,6 +1085,10 @@ def open(
         recbuf, sndbuf: SO_RCVBUF / SO_SNDBUF in bytes.
         reuseaddr, reuseport: SO_REUSEADDR / SO_REUSEPORT.
         send_timeout: default for ``send``: None (wait for room), 0 (raise "eagain"), seconds.
+        high_msgq_watermark, low_msgq_watermark: flow control of active mode, in messages: when
+            the owner's mailbox holds ``high`` messages, the socket stops being read until the
+            owner has taken it down to ``low`` (the kernel queue meanwhile fills: local senders
+            wait, UDP drops).
 
     Raises:
         TypeError, ValueError: malformed arguments.
@@ -1021,6 +1100,7 @@ def open(
     sndbuf = check_bufsize(sndbuf, "sndbuf")
     reuse = (check_bool(reuseaddr, "reuseaddr"), check_bool(reuseport, "reuseport"))
     timeout = check_timeout(send_timeout, "send_timeout")
+    watermarks = check_watermarks(high_msgq_watermark, low_msgq_watermark)
     transition = set_active(False, active)
     owner = current()
     local_path = check_local_path(path) if path is not None else None
@@ -1056,7 +1136,7 @@ def open(
         if isinstance(exc, _socket_mod.gaierror):
             raise Error("einval", f"cannot bind to ip={ip!r}: {exc.strerror}") from None
         raise error_from_oserror(exc, where) from None
-    result = Socket(sock, fam, owner, local_path, bound_id, timeout, reuse)
+    result = Socket(sock, fam, owner, local_path, bound_id, timeout, reuse, watermarks)
     if not owner._adopt_socket(result):  # pragma: no cover - the caller is running, so alive
         result.close()
         raise Error("badarg", "the calling process has ended")

@@ -394,7 +394,23 @@ def test_info_counts_datagrams_and_bytes(make_pair: Maker) -> None:
 def test_getopts_and_setopts(make_pair: Maker) -> None:
     p = make_pair(active=False, recbuf=65536, sndbuf=65536)
     opts = p.receiver.getopts()
-    assert set(opts) == {"active", "recbuf", "sndbuf", "reuseaddr", "reuseport", "send_timeout"}
+    assert set(opts) == {
+        "active",
+        "recbuf",
+        "sndbuf",
+        "reuseaddr",
+        "reuseport",
+        "send_timeout",
+        "high_msgq_watermark",
+        "low_msgq_watermark",
+    }
+    assert (opts["high_msgq_watermark"], opts["low_msgq_watermark"]) == (8192, 4096)
+    with pytest.raises(ValueError, match="must not exceed"):
+        p.receiver.setopts(low_msgq_watermark=9000, send_timeout=7)
+    assert p.receiver.getopts("send_timeout", "low_msgq_watermark") == {
+        "send_timeout": None,
+        "low_msgq_watermark": 4096,
+    }
     assert opts["recbuf"] >= 65536 and opts["sndbuf"] >= 65536  # Linux doubles what it is given
     p.receiver.setopts(send_timeout=0.5, recbuf=131072)
     assert p.receiver.getopts("send_timeout", "recbuf") == {"send_timeout": 0.5, "recbuf": 262144}
