@@ -39,6 +39,7 @@ import mmap
 import os
 import select
 import socket as _socket_mod
+import stat
 import threading
 import time
 from typing import Any, Final, TypeAlias
@@ -1071,6 +1072,8 @@ def open(
     send_timeout: float | None = None,
     high_msgq_watermark: int = HIGH_MSGQ_WATERMARK,
     low_msgq_watermark: int = LOW_MSGQ_WATERMARK,
+    mode: int | None = None,
+    unlink_stale: bool = False,
 ) -> Socket:
     """Open a datagram socket owned by the calling process. Does not block.
 
@@ -1089,6 +1092,11 @@ def open(
             the owner's mailbox holds ``high`` messages, the socket stops being read until the
             owner has taken it down to ``low`` (the kernel queue meanwhile fills: local senders
             wait, UDP drops).
+        mode: permissions of the socket file (e.g. 0o600), in force from the moment the file
+            exists: never more open than asked, and no process-wide umask change.
+        unlink_stale: replace a stale socket file (one nobody is bound to) at ``path``. A live
+            socket there is "eaddrinuse"; anything that is not a socket is "eexist" and is never
+            removed; symbolic links are never followed.
 
     Raises:
         TypeError, ValueError: malformed arguments.
@@ -1101,6 +1109,7 @@ def open(
     reuse = (check_bool(reuseaddr, "reuseaddr"), check_bool(reuseport, "reuseport"))
     timeout = check_timeout(send_timeout, "send_timeout")
     watermarks = check_watermarks(high_msgq_watermark, low_msgq_watermark)
+    file_mode = _check_file_options(mode, unlink_stale, path)
     transition = set_active(False, active)
     owner = current()
     local_path = check_local_path(path) if path is not None else None
@@ -1122,14 +1131,14 @@ def open(
         bound_id = None
         if fam == "local":
             if local_path is not None:
-                sock.bind(local_path)
-                if isinstance(local_path, str):
-                    st = os.lstat(local_path)
-                    bound_id = (st.st_dev, st.st_ino)
+                bound_id = _bind_local(sock, local_path, file_mode, unlink_stale)
         else:
             if fam == "inet6":
                 sock.setsockopt(_socket_mod.IPPROTO_IPV6, _socket_mod.IPV6_V6ONLY, 0)
             sock.bind((ip if ip is not None else ("::" if fam == "inet6" else "0.0.0.0"), port))
+    except Error:
+        sock.close()
+        raise
     except OSError as exc:
         sock.close()
         where = f" binding {format_local(local_path)}" if fam == "local" else f" binding port {port}"
@@ -1146,6 +1155,85 @@ def open(
     elif transition.passive_message:
         owner._mailbox.put(("udp_passive", result))
     return result
+
+
+def _check_file_options(mode: object, unlink_stale: object, path: object) -> int | None:
+    check_bool(unlink_stale, "unlink_stale")
+    if mode is None:
+        return None
+    if type(mode) is not int:
+        raise TypeError(f"mode must be an int such as 0o600; got {type(mode).__name__}")
+    if not 0 <= mode <= 0o777:
+        raise ValueError(f"mode must be within 0o000..0o777; got {oct(mode)}")
+    if not isinstance(path, str) or path.startswith("\0"):
+        raise ValueError("mode= needs a filesystem path: abstract names and unbound sockets have no file")
+    return mode
+
+
+def _bind_local(sock: _socket_mod.socket, path: str | bytes, mode: int | None, unlink_stale: bool) -> Any:
+    """Bind a local socket; return (st_dev, st_ino) of the file it made, or None (abstract)."""
+    if mode is not None:
+        # Linux creates the file with the socket inode's mode less the umask: setting it before
+        # bind makes the file never more open than asked, without touching the process umask.
+        os.fchmod(sock.fileno(), mode)
+    try:
+        sock.bind(path)
+    except OSError as exc:
+        if exc.errno != errno.EADDRINUSE or not isinstance(path, str):
+            raise
+        _clear_path(path, unlink_stale)
+        sock.bind(path)
+    if not isinstance(path, str):
+        return None
+    st = os.lstat(path)
+    if mode is not None and stat.S_IMODE(st.st_mode) != mode:
+        # The umask took bits away: give them back. The file was less open than asked until now.
+        os.chmod(path, mode)
+    return (st.st_dev, st.st_ino)
+
+
+def _clear_path(path: str, unlink_stale: bool) -> None:
+    """Something exists at ``path``: raise, or remove it if it is a stale socket we may replace."""
+    try:
+        st = os.lstat(path)  # never follows a symbolic link
+    except FileNotFoundError:
+        return  # gone meanwhile: bind again
+    if not stat.S_ISSOCK(st.st_mode):
+        kind = (
+            "a symbolic link"
+            if stat.S_ISLNK(st.st_mode)
+            else "a directory"
+            if stat.S_ISDIR(st.st_mode)
+            else "a regular file"
+            if stat.S_ISREG(st.st_mode)
+            else "not a socket"
+        )
+        raise Error("eexist", f"{path} exists and is {kind}; genudp never removes it", errno=errno.EEXIST)
+    if _socket_is_live(path):
+        raise Error("eaddrinuse", f"a live socket is bound at {path}", errno=errno.EADDRINUSE)
+    if not unlink_stale:
+        raise Error(
+            "eaddrinuse",
+            f"{path} is a stale socket file (nothing is bound to it); open(..., unlink_stale=True) replaces it",
+            errno=errno.EADDRINUSE,
+        )
+    again = os.lstat(path)
+    if (again.st_dev, again.st_ino) != (st.st_dev, st.st_ino):
+        raise Error("eaddrinuse", f"{path} changed while genudp looked at it", errno=errno.EADDRINUSE)
+    os.unlink(path)
+
+
+def _socket_is_live(path: str) -> bool:
+    probe = _socket_mod.socket(_socket_mod.AF_UNIX, _socket_mod.SOCK_DGRAM | _socket_mod.SOCK_CLOEXEC)
+    try:
+        probe.connect(path)
+        return True
+    except (ConnectionRefusedError, FileNotFoundError):
+        return False
+    except OSError:
+        return True  # e.g. EPROTOTYPE: a stream socket listens there
+    finally:
+        probe.close()
 
 
 def _check_open_args(port: object, family: object, ip: object, path: object) -> Family:

@@ -80,26 +80,33 @@ def test_a_udp_flood_is_bounded_and_every_datagram_is_delivered_or_counted_as_dr
 
 def test_handing_over_a_paused_socket_resumes_it_for_the_new_owner(tmp_sock_dir: Path) -> None:
     path = str(tmp_sock_dir / "handover.sock")
+    total = 200
     with genudp.open(path=path, active=True, high_msgq_watermark=20, low_msgq_watermark=10) as r:
-        with genudp.open(family="local", active=False) as s:
-            for i in range(20 + 11):  # fills the mailbox to the watermark, then the kernel queue
-                s.send(b"%d" % i, path, timeout=30)
+
+        def flood() -> None:
+            with genudp.open(family="local", active=False) as s:
+                for i in range(total):
+                    s.send(b"%d" % i, path)
+
+        sender = genudp.spawn(flood)
         assert paused(r)
+        wait_blocked(sender)
         collected: list[bytes] = []
         me = genudp.self()
 
         def new_owner() -> None:
             genudp.receive(lambda m: m == "go", timeout=30)
-            while len(collected) < 31:
+            while len(collected) < total:
                 collected.append(genudp.receive(timeout=30)[4])
             me.send("done")
 
         child = genudp.spawn(new_owner)
+        # The messages already delivered move along; the paused socket resumes for the new owner.
         r.controlling_process(child)
         child.send("go")
         assert genudp.receive(lambda m: m == "done", timeout=60) == "done"
-        assert collected == [b"%d" % i for i in range(31)]
-        assert child.join(30)
+        assert collected == [b"%d" % i for i in range(total)]
+        assert child.join(30) and sender.join(30)
 
 
 def test_watermarks_are_checked_as_a_pair() -> None:
