@@ -40,6 +40,7 @@ import os
 import select
 import socket as _socket_mod
 import stat
+import struct
 import threading
 import time
 from typing import Any, Final, TypeAlias
@@ -140,6 +141,7 @@ class Socket:
         "_busy",
         "_convert",
         "_counters",
+        "_credentials",
         "_efd",
         "_errors",
         "_fd",
@@ -169,6 +171,7 @@ class Socket:
         send_timeout: float | None,
         reuse: tuple[bool, bool],
         watermarks: tuple[int, int] = (8192, 4096),
+        credentials: bool = False,
     ) -> None:
         self._sock = sock
         self._fd = sock.fileno()
@@ -185,6 +188,7 @@ class Socket:
         self._peer: Any = None
         self._registered = False
         self._reuse = reuse
+        self._credentials = credentials
         # Mailbox high/low watermarks (messages): see _hub_readable.
         self._high, self._low = watermarks
         self._paused = False
@@ -510,14 +514,16 @@ class Socket:
 
     # -- receiving ------------------------------------------------------------------------------
 
-    def recv(self, timeout: float | None = None) -> tuple[Any, int, bytes]:
+    def recv(self, timeout: float | None = None) -> tuple[Any, ...]:
         """Take one datagram from a passive socket; owner only.
 
         Blocks until one arrives (no CPU used) or ``timeout`` seconds pass; ``0`` only looks.
 
         Returns:
             ``(address, port, data)``: for local sockets ``address`` is the sender's path (str),
-            abstract name (bytes) or None (unbound sender) and ``port`` is 0.
+            abstract name (bytes) or None (unbound sender) and ``port`` is 0. With
+            ``credentials=True``: ``(address, port, anc, data)``, ``anc`` being the sender's
+            ``{"pid", "uid", "gid"}``.
 
         Raises:
             Error: "not_owner" (caller is not the owner), "einval" (the socket is active),
@@ -536,13 +542,18 @@ class Socket:
             self._busy += 1
         got = -1
         buf, view = _buffer()
+        creds = self._credentials
+        anc: dict[str, int] | None = None
         try:
             try:
-                got, source = self._sock.recvfrom_into(buf, 0, _MSG_TRUNC)
+                if creds:
+                    got, source, anc = _recv_credentials(self._sock, buf)
+                else:
+                    got, source = self._sock.recvfrom_into(buf, 0, _MSG_TRUNC)
             except BlockingIOError:
                 pass
             if got < 0:
-                got, source = self._recv_wait(buf, limit)
+                got, source, anc = self._recv_wait(buf, limit)
         except OSError as exc:
             if isinstance(exc, Error):
                 raise
@@ -559,9 +570,11 @@ class Socket:
                 if self._state and not self._busy:
                     self._release_locked()
         address, port = self._convert(source)
+        if creds:
+            return address, port, anc, view[:got].tobytes()
         return address, port, view[:got].tobytes()
 
-    def _recv_wait(self, buf: mmap.mmap, limit: float | None) -> tuple[int, Any]:
+    def _recv_wait(self, buf: mmap.mmap, limit: float | None) -> tuple[int, Any, dict[str, int] | None]:
         if limit == 0:
             raise Timeout("no datagram waiting")
         deadline = None if limit is None else time.monotonic() + limit
@@ -572,7 +585,10 @@ class Socket:
                 raise Timeout(f"no datagram within {limit} s")
             self._sleep(efd, self._fd, _POLLIN, waited)
             try:
-                return self._sock.recvfrom_into(buf, 0, _MSG_TRUNC)
+                if self._credentials:
+                    return _recv_credentials(self._sock, buf)
+                got, source = self._sock.recvfrom_into(buf, 0, _MSG_TRUNC)
+                return got, source, None
             except BlockingIOError:
                 continue
 
@@ -601,9 +617,14 @@ class Socket:
             total = 0
             truncated = 0
             error: OSError | None = None
+            creds = self._credentials
+            anc: dict[str, int] | None = None
             for _ in range(budget):
                 try:
-                    got, source = recvfrom_into(buf, 0, _MSG_TRUNC)
+                    if creds:
+                        got, source, anc = _recv_credentials(self._sock, buf)
+                    else:
+                        got, source = recvfrom_into(buf, 0, _MSG_TRUNC)
                 except BlockingIOError:
                     break
                 except OSError as exc:
@@ -614,7 +635,10 @@ class Socket:
                 if got > len(buf):
                     truncated += 1
                 address, port = convert(source)
-                batch.append(("udp", self, address, port, view[:got].tobytes()))
+                if creds:
+                    batch.append(("udp", self, address, port, anc, view[:got].tobytes()))
+                else:
+                    batch.append(("udp", self, address, port, view[:got].tobytes()))
                 total += got
             if error is not None and error.errno is not None:
                 reason = reason_of_errno(error.errno)
@@ -984,6 +1008,19 @@ def _poller(efd: int, fd: int, mask: int) -> select.poll:
     return poller
 
 
+_CREDS_SPACE: Final = _socket_mod.CMSG_SPACE(12)  # struct ucred: pid, uid, gid
+
+
+def _recv_credentials(sock: _socket_mod.socket, buf: mmap.mmap) -> tuple[int, Any, dict[str, int] | None]:
+    """recvmsg with SCM_CREDENTIALS: (length, source, {"pid", "uid", "gid"} or None)."""
+    got, ancillary, _flags, source = sock.recvmsg_into([buf], _CREDS_SPACE, _MSG_TRUNC)
+    for level, kind, data in ancillary:
+        if level == _socket_mod.SOL_SOCKET and kind == _socket_mod.SCM_CREDENTIALS and len(data) >= 12:
+            pid, uid, gid = struct.unpack("iII", data[:12])
+            return got, source, {"pid": pid, "uid": uid, "gid": gid}
+    return got, source, None
+
+
 def _ready_now(efd: int, own: int, helper: _socket_mod.socket | None) -> set[int]:
     """Which of our fd and the helper are writable right now (and whether close was called)."""
     poller = _poller(efd, own, _POLLOUT)
@@ -1074,6 +1111,7 @@ def open(
     low_msgq_watermark: int = LOW_MSGQ_WATERMARK,
     mode: int | None = None,
     unlink_stale: bool = False,
+    credentials: bool = False,
 ) -> Socket:
     """Open a datagram socket owned by the calling process. Does not block.
 
@@ -1097,6 +1135,10 @@ def open(
         unlink_stale: replace a stale socket file (one nobody is bound to) at ``path``. A live
             socket there is "eaddrinuse"; anything that is not a socket is "eexist" and is never
             removed; symbolic links are never followed.
+        credentials: local sockets only: ask the kernel for each sender's credentials
+            (SO_PASSCRED). Active messages are then ``("udp", sock, address, port, anc, data)``
+            and ``recv`` returns ``(address, port, anc, data)``, with ``anc`` a dict of the
+            sender's "pid", "uid" and "gid" as the kernel vouches for them.
 
     Raises:
         TypeError, ValueError: malformed arguments.
@@ -1110,6 +1152,8 @@ def open(
     timeout = check_timeout(send_timeout, "send_timeout")
     watermarks = check_watermarks(high_msgq_watermark, low_msgq_watermark)
     file_mode = _check_file_options(mode, unlink_stale, path)
+    if check_bool(credentials, "credentials") and fam != "local":
+        raise ValueError("credentials=True is for local sockets; UDP carries no peer credentials")
     transition = set_active(False, active)
     owner = current()
     local_path = check_local_path(path) if path is not None else None
@@ -1128,6 +1172,8 @@ def open(
             sock.setsockopt(_socket_mod.SOL_SOCKET, _socket_mod.SO_RCVBUF, recbuf)
         if sndbuf is not None:
             sock.setsockopt(_socket_mod.SOL_SOCKET, _socket_mod.SO_SNDBUF, sndbuf)
+        if credentials:
+            sock.setsockopt(_socket_mod.SOL_SOCKET, _socket_mod.SO_PASSCRED, 1)
         bound_id = None
         if fam == "local":
             if local_path is not None:
@@ -1145,7 +1191,7 @@ def open(
         if isinstance(exc, _socket_mod.gaierror):
             raise Error("einval", f"cannot bind to ip={ip!r}: {exc.strerror}") from None
         raise error_from_oserror(exc, where) from None
-    result = Socket(sock, fam, owner, local_path, bound_id, timeout, reuse, watermarks)
+    result = Socket(sock, fam, owner, local_path, bound_id, timeout, reuse, watermarks, credentials)
     if not owner._adopt_socket(result):  # pragma: no cover - the caller is running, so alive
         result.close()
         raise Error("badarg", "the calling process has ended")
