@@ -139,7 +139,6 @@ def _print_table(results: list[tuple[str, Result]], out: TextIO) -> None:
     row("stray messages", [r.strays for r in rs])
     row("sender CPU % of wall", [f"{r.max_cpu_share * 100:.1f}" for r in rs])
     row("CPU % while blocked", [f"{r.max_blocked_cpu_share * 100:.1f}" + ("" if r.cpu_judged else "*") for r in rs])
-    row("storm's own CPU %", [f"{r.storm_share * 100:.1f}" for r in rs])
     row("eagain waits", [r.eagain_waits for r in rs])
     row("eintr retries", [r.eintr_retries for r in rs])
     row("signals handled", [r.signals for r in rs])
@@ -152,9 +151,9 @@ def _print_table(results: list[tuple[str, Result]], out: TextIO) -> None:
         out.write(label.ljust(width) + "".join(v.rjust(col) for v in values) + "\n")
     out.write(
         "\nlost: sends that returned but never arrived; a killed receiver takes its queue\n"
-        "and its mailbox window with it. CPU: the most any one sender used; while\n"
-        "blocked, less the storm's own cost to a thread asleep in poll that runs the\n"
-        "handlers (measured first). eintr retries: interrupted waits genudp resumed.\n"
+        "and its mailbox window with it. CPU: the most any one sender used; the storm's\n"
+        "handler runs on each process's main thread. eintr retries: waits a signal\n"
+        "interrupted and genudp resumed.\n"
     )
     if not all(r.cpu_judged for r in rs):
         out.write("*: blocked under 1 s per sender: too short to hold to the 5 % bound.\n")

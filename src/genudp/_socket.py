@@ -2,37 +2,41 @@
 
 This module owns the kernel socket and every rule about when a datagram counts as sent.
 
-Sending (DESIGN.md §1-2): the syscall runs first, in the caller's thread, on a non-blocking
-socket. Only ``EAGAIN`` leads to a wait, and the wait happens in the caller's thread too, in a
-``poll`` that also watches the socket's close eventfd, so ``close()`` wakes it at once. What to
-wait on depends on *why* the kernel said EAGAIN, because POLLOUT only tells the truth sometimes:
+Sending (DESIGN.md §1-2): the syscall runs first, in the caller's thread, with MSG_DONTWAIT.
+Only ``EAGAIN`` leads to a wait, in the caller's thread:
 
-- Our own send buffer is full (our POLLOUT is false): wait for our POLLOUT; it is accurate.
-- Unconnected Unix-domain sender, destination queue full: our own POLLOUT is always true here,
-  so waiting on it would spin. Instead a *helper* socket, unbound and ``connect()``-ed to the
-  destination, is polled: a connected sender's POLLOUT does reflect the receiver's queue. The
-  retry still uses ``sendto`` on the real socket, so the receiver sees the real source address.
-  A timer (5 ms doubling to 100 ms) retries as a safety net, and reconnects the helper, in case the
-  path was re-bound to a new receiver while we waited on the old one.
-- Connected sockets and UDP: our own POLLOUT is accurate.
-- A wake-up is a hint. If the retry gets EAGAIN again, wait again. If the condition we would wait
-  for is already true and the kernel still says EAGAIN (POLLOUT lies: a datagram larger than a
-  quarter of the send buffer, a receiver connected back to us), back off on a timer instead of
-  spinning.
+- Unix-domain sockets wait *inside the kernel*: a blocking ``sendto`` through ctypes (the GIL
+  released). POLLOUT plays no part, so an unconnected sender, which poll always reports
+  writable, cannot spin. The kernel queues blocked senders and wakes one per freed slot; the
+  woken sender retries inside the kernel at once, without needing the GIL. (An earlier version
+  waited in poll on a helper socket connected to the destination, as DESIGN.md §2 suggests; a
+  woken waiter then had to retake its process's GIL before it could retry, and threads of a
+  busy process lost every freed slot to single-threaded processes: measured starvation.)
+  ``close()`` cannot wake a thread blocked in ``sendto`` (DESIGN.md §2), so a send blocks at
+  most ``_SLICE`` (40 ms, SO_SNDTIMEO) at a time and then looks again: close wakes a waiting
+  send within 40 ms; a path re-bound to a new receiver is found on the next slice; a receiver
+  that goes away wakes its senders with their error at once.
+- UDP waits in ``poll`` on the socket's own POLLOUT, which is accurate there (EAGAIN means our
+  own send buffer is full), together with the socket's close eventfd. If POLLOUT says writable
+  yet the send fails, it backs off on a timer rather than spin.
 
 A send therefore either returns (the kernel accepted the datagram exactly once) or raises (it was
-not sent). Signals: waits are ``poll`` calls that PEP 475 restarts after a handler returns; a
-handler that raises while a send waits makes that send raise, unsent.
+not sent). Signals interrupt a wait (EINTR, counted in ``info()``); if the handler returns, the
+wait goes on; if it raises, the send raises, unsent.
+
+Receiving in passive mode waits in ``poll`` on the socket and its close eventfd, so ``close()``
+wakes it at once.
 
 Closing: any thread may call ``close()``. It marks the socket closed and writes the eventfd,
-which every waiter polls, so each wakes with reason "closed". The fd itself is closed only when
-no thread is inside a syscall or a wait on it (a ``busy`` count under the socket's lock), so an fd
-number is never reused under a thread that still uses it.
+which every poll waiter watches. The fd itself is closed only when no thread is inside a syscall
+or a wait on it (a ``busy`` count under the socket's lock), so an fd number is never reused
+under a thread that still uses it.
 """
 
 from __future__ import annotations
 
 import builtins
+import contextlib
 import ctypes
 import errno
 import mmap
@@ -79,7 +83,9 @@ __all__ = ("Socket", "open")
 _AF: Final = {"inet": _socket_mod.AF_INET, "inet6": _socket_mod.AF_INET6, "local": _socket_mod.AF_UNIX}
 _OPEN, _CLOSING, _CLOSED = 0, 1, 2
 _BATCH: Final = 64
-_MSG_TRUNC: Final = _socket_mod.MSG_TRUNC
+_DONTWAIT: Final = _socket_mod.MSG_DONTWAIT
+# Reads never block (waits happen in poll), and report a datagram's real length.
+_MSG_TRUNC: Final = _socket_mod.MSG_TRUNC | _DONTWAIT
 _POLLOUT: Final = select.POLLOUT
 _POLLIN: Final = select.POLLIN
 _FIRST_TICK: Final = 0.005
@@ -139,13 +145,13 @@ class Socket:
         "_bound",
         "_bound_id",
         "_busy",
+        "_c_fd",
         "_convert",
         "_counters",
         "_credentials",
         "_efd",
         "_errors",
         "_fd",
-        "_helper",
         "_high",
         "_lock",
         "_low",
@@ -156,8 +162,10 @@ class Socket:
         "_registered",
         "_reuse",
         "_send_timeout",
+        "_slice",
         "_sock",
         "_state",
+        "_target",
         "family",
     )
 
@@ -189,6 +197,10 @@ class Socket:
         self._registered = False
         self._reuse = reuse
         self._credentials = credentials
+        self._slice = _SLICE
+        self._set_slice_locked()
+        self._c_fd = ctypes.c_int(self._fd)
+        self._target: tuple[Any, tuple[Any, ctypes.c_uint]] | None = None
         # Mailbox high/low watermarks (messages): see _hub_readable.
         self._high, self._low = watermarks
         self._paused = False
@@ -196,8 +208,6 @@ class Socket:
         # wait_cpu_seconds, eintr_retries, pauses
         self._counters = [0, 0, 0, 0, 0, 0.0, 0, 0.0, 0, 0]
         self._errors: dict[str, int] = {}
-        # (destination, helper socket connected to it), kept between waits; see _send_wait.
-        self._helper: tuple[Any, _socket_mod.socket] | None = None
         if family == "local":
             self._convert = _local_source
         elif family == "inet6":
@@ -327,7 +337,7 @@ class Socket:
         sent = -1
         try:
             try:
-                sent = self._sock.send(data) if dest is None else self._sock.sendto(data, dest)
+                sent = self._sock.send(data, _DONTWAIT) if dest is None else self._sock.sendto(data, _DONTWAIT, dest)
             except BlockingIOError:
                 pass
             if sent < 0:
@@ -354,99 +364,86 @@ class Socket:
                 errno=errno.EAGAIN,
             )
         started, cpu_started = time.monotonic(), time.thread_time()
-        # CPU used while blocked, up to the send that succeeds (whose kernel work is the send's).
-        waited_cpu = -1.0
         deadline = None if limit is None else started + limit
-        use_helper = self.family == "local" and dest is not None
-        # A helper kept from an earlier wait for the same destination saves three syscalls; if
-        # its receiver has gone meanwhile, it looks writable and is replaced at once, unslept.
-        helper = self._take_helper(dest) if use_helper else None
-        reused = helper is not None
-        tick = _FIRST_TICK
-        efd = self._eventfd()
-        own = self._fd
-        probe = False
+        sent = -1
         try:
-            while True:
-                if use_helper and helper is None:
-                    reused = False
-                    helper, failure = _connect_helper(dest)
-                    if failure in _DEST_GONE:
-                        # Nothing listens there now: the retried sendto says so definitively
-                        # (or succeeds, if a new receiver has just bound the path). If it is
-                        # full again, the timer below paces the next try.
-                        waited_cpu = time.thread_time() - cpu_started
-                        sent = self._retry(data, dest, deadline, limit)
-                        if sent >= 0:
-                            return sent
-                if not probe:
-                    # First sleep: the usual cause is the destination's queue (a helper's POLLOUT
-                    # follows it) or, without a helper, our own buffer or peer (our POLLOUT).
-                    # A wrong guess costs one futile wake-up, after which we probe.
-                    if helper is not None:
-                        waiting_on, mask, timer = helper.fileno(), _POLLOUT, tick
-                    else:
-                        waiting_on, mask, timer = own, _POLLOUT, None
-                elif own not in (ready := _ready_now(efd, own, helper)):
-                    # Our own send buffer is full: our POLLOUT is accurate; wait for it alone.
-                    waiting_on, mask, timer = own, _POLLOUT, None
-                elif helper is not None and helper.fileno() not in ready:
-                    # The destination's queue is full: the helper's POLLOUT reflects it. The
-                    # timer is the safety net for a path re-bound to a new receiver.
-                    waiting_on, mask, timer = helper.fileno(), _POLLOUT, tick
-                elif reused:
-                    # A kept helper whose receiver went away (a dead peer's queue is empty):
-                    # connect a fresh one to whatever the path names now, and look again.
-                    assert helper is not None
-                    helper.close()
-                    helper = None
-                    continue
-                else:
-                    # What we would wait for is already true, yet the kernel said EAGAIN:
-                    # POLLOUT does not tell the truth here. Back off on a timer.
-                    waiting_on, mask, timer = -1, 0, tick
-                    if helper is not None:
-                        helper.close()
-                        helper = None
-                waited = _bounded(timer, deadline)
-                if waited is not None and waited <= 0:
-                    raise Timeout(f"the destination stayed full for {limit} s; not sent")
-                events = self._sleep(efd, waiting_on, mask, waited)
-                if timer is not None and not events:
-                    tick = min(tick * 2, _MAX_TICK)
-                    if helper is not None:
-                        # Reconnect: the path may now name another receiver.
-                        helper.close()
-                        helper = None
-                waited_cpu = time.thread_time() - cpu_started
-                sent = self._retry(data, dest, deadline, limit)
-                if sent >= 0:
-                    return sent
-                waited_cpu = -1.0
-                # A futile wake-up: another sender took the slot, or we waited on the wrong
-                # thing. Probe what is really ready before sleeping again.
-                probe = True
+            if self.family == "local" and _C_SENDTO is not None:
+                sent = self._wait_in_kernel(data, dest, deadline, limit)
+            else:
+                sent = self._wait_for_pollout(data, dest, deadline, limit)
+            return sent
         finally:
-            if helper is not None:
-                self._keep_helper(dest, helper)
-            spent = time.monotonic() - started
-            cpu = waited_cpu if waited_cpu >= 0 else time.thread_time() - cpu_started
+            spent, cpu = time.monotonic() - started, time.thread_time() - cpu_started
             with self._lock:
                 c = self._counters
                 c[4] += 1
                 c[5] += spent
                 c[7] += cpu
 
-    def _retry(self, data: Bytes, dest: Any, deadline: float | None, limit: float | None) -> int:
-        """One more send after a wake-up: bytes sent, or -1 if still full (EAGAIN)."""
+    def _wait_in_kernel(self, data: Bytes, dest: Any, deadline: float | None, limit: float | None) -> int:
+        """Wait for room in a blocking sendto, called through ctypes with the GIL released.
+
+        The kernel queues blocked senders and wakes one per freed slot, in order; the woken
+        sender retries inside the kernel at once, without needing the GIL, so threads of a busy
+        process are not beaten to every slot by single-threaded processes (as they were when
+        they woke from poll and had to take the GIL back first). POLLOUT plays no part, so an
+        unconnected sender cannot spin on it. close() cannot wake a thread blocked in sendto,
+        so the call blocks for at most a slice (SO_SNDTIMEO, 10 ms) and the loop looks again:
+        close wakes a waiting send within 10 ms; a path re-bound to a new receiver is found on
+        the next slice; a receiver that goes away wakes the sender with its error at once.
+        """
+        target = self._target
+        if target is None or target[0] != dest:
+            # The last destination's sockaddr is kept: a sender usually waits on one receiver.
+            target = self._target = (dest, _sockaddr_un(dest))
+        call = _KernelSend(self._c_fd, data, target[1])
+        shortened = False
         try:
-            if dest is None:
-                return self._sock.send(data)
-            return self._sock.sendto(data, dest)
-        except BlockingIOError:
-            if deadline is not None and time.monotonic() >= deadline:
-                raise Timeout(f"the destination stayed full for {limit} s; not sent") from None
-            return -1
+            while True:
+                self._check_waiting()
+                if deadline is not None:
+                    remaining = deadline - time.monotonic()
+                    if remaining <= 0:
+                        raise Timeout(f"the destination stayed full for {limit} s; not sent")
+                    if remaining < self._slice - 0.001:
+                        # Near the deadline: block no longer than what is left (to within 1 ms).
+                        # Other waiters on this socket may loop sooner meanwhile; harmless.
+                        self._sock.setsockopt(_socket_mod.SOL_SOCKET, _socket_mod.SO_SNDTIMEO, _timeval(remaining))
+                        shortened = True
+                sent = call.send()
+                if sent >= 0:
+                    return sent
+                code = ctypes.get_errno()
+                if code == errno.EINTR:
+                    # A signal; if its handler raises, the exception surfaces here, unsent.
+                    self._count_eintr()
+                elif code != errno.EAGAIN:
+                    raise OSError(code, os.strerror(code))
+        finally:
+            if shortened and self._state == _OPEN:
+                with contextlib.suppress(OSError):
+                    self._set_slice_locked()
+
+    def _wait_for_pollout(self, data: Bytes, dest: Any, deadline: float | None, limit: float | None) -> int:
+        """UDP (or no libc sendto): EAGAIN means our own send buffer is full, and our own
+        POLLOUT is accurate for that. If POLLOUT says writable yet the send still fails, back
+        off on a timer rather than spin."""
+        efd = self._eventfd()
+        tick = _FIRST_TICK
+        while True:
+            writable = _writable_now(efd, self._fd)
+            self._check_waiting()
+            waiting_on, mask, timer = (-1, 0, tick) if writable else (self._fd, _POLLOUT, None)
+            waited = _bounded(timer, deadline)
+            if waited is not None and waited <= 0:
+                raise Timeout(f"the destination stayed full for {limit} s; not sent")
+            if not self._sleep(efd, waiting_on, mask, waited) and timer is not None:
+                tick = min(tick * 2, _MAX_TICK)
+            try:
+                return self._sock.send(data, _DONTWAIT) if dest is None else self._sock.sendto(data, _DONTWAIT, dest)
+            except BlockingIOError:
+                if deadline is not None and time.monotonic() >= deadline:
+                    raise Timeout(f"the destination stayed full for {limit} s; not sent") from None
 
     def _send_failure(self, exc: BaseException, data: object, dest: Any) -> BaseException:
         """Turn a failed send into the error the caller should see, and count it."""
@@ -707,6 +704,7 @@ class Socket:
                 raise error_from_oserror(exc) from None
             if "send_timeout" in checked:
                 self._send_timeout = checked["send_timeout"]
+                self._set_slice_locked()
             if marks is not None:
                 self._high, self._low = marks
             if transition is not None:
@@ -845,9 +843,6 @@ class Socket:
     def _release_locked(self) -> None:
         self._state = _CLOSED
         self._sock.close()
-        if self._helper is not None:
-            self._helper[1].close()
-            self._helper = None
         if self._efd is not None:
             os.close(self._efd)
             self._efd = None
@@ -922,22 +917,13 @@ class Socket:
             return None
         return None
 
-    def _take_helper(self, dest: Any) -> _socket_mod.socket | None:
-        with self._lock:
-            kept = self._helper
-            if kept is not None and kept[0] == dest:
-                self._helper = None
-                return kept[1]
-            return None
-
-    def _keep_helper(self, dest: Any, helper: _socket_mod.socket) -> None:
-        with self._lock:
-            if self._state == _OPEN:
-                previous, self._helper = self._helper, (dest, helper)
-            else:
-                previous = (dest, helper)
-        if previous is not None:
-            previous[1].close()
+    def _set_slice_locked(self) -> None:
+        """The longest a send blocks in the kernel at a time: 10 ms, or the socket's
+        send_timeout if shorter, so that a send with that timeout needs no per-call change."""
+        timeout = self._send_timeout
+        self._slice = _SLICE if timeout is None or timeout <= 0 else min(_SLICE, timeout)
+        if self.family == "local":
+            self._sock.setsockopt(_socket_mod.SOL_SOCKET, _socket_mod.SO_SNDTIMEO, _timeval(self._slice))
 
     def _count_eintr(self) -> None:
         with self._lock:
@@ -1021,12 +1007,9 @@ def _recv_credentials(sock: _socket_mod.socket, buf: mmap.mmap) -> tuple[int, An
     return got, source, None
 
 
-def _ready_now(efd: int, own: int, helper: _socket_mod.socket | None) -> set[int]:
-    """Which of our fd and the helper are writable right now (and whether close was called)."""
-    poller = _poller(efd, own, _POLLOUT)
-    if helper is not None:
-        poller.register(helper.fileno(), _POLLOUT)
-    return {fd for fd, _ in poller.poll(0)}
+def _writable_now(efd: int, fd: int) -> bool:
+    """Whether ``fd`` reports POLLOUT right now (and raise nothing: close shows via efd)."""
+    return any(ready == fd for ready, _ in _poller(efd, fd, _POLLOUT).poll(0))
 
 
 def _bounded(timer: float | None, deadline: float | None) -> float | None:
@@ -1039,28 +1022,70 @@ def _bounded(timer: float | None, deadline: float | None) -> float | None:
     return min(timer, remaining)
 
 
-_DEST_GONE: Final = frozenset((errno.ENOENT, errno.ECONNREFUSED, errno.EPERM, errno.ENOTDIR))
+_SLICE: Final = 0.04  # longest a send blocks in the kernel before it looks for close()
 
 
-def _connect_helper(dest: Any) -> tuple[_socket_mod.socket | None, int]:
-    """An unbound socket connected to ``dest``, whose POLLOUT tracks dest's queue.
+def _timeval(seconds: float) -> bytes:
+    whole = int(seconds)
+    micros = max(1, int((seconds - whole) * 1_000_000)) if whole == 0 else int((seconds - whole) * 1_000_000)
+    return struct.pack("ll", whole, micros)
 
-    Returns ``(helper, 0)``, or ``(None, errno)`` when it cannot connect: the destination went
-    away (the caller retries the send at once, which reports it), or no fd is free (the caller
-    falls back to its timer).
+
+def _libc_function(name: str, argtypes: tuple[Any, ...]) -> Any:
+    try:
+        fn = ctypes.CDLL(None, use_errno=True)[name]
+    except (OSError, AttributeError):  # pragma: no cover - not glibc/musl
+        return None
+    fn.argtypes = argtypes
+    fn.restype = ctypes.c_ssize_t
+    return fn
+
+
+_C_SENDTO: Final = _libc_function(
+    "sendto", (ctypes.c_int, ctypes.c_void_p, ctypes.c_size_t, ctypes.c_int, ctypes.c_void_p, ctypes.c_uint)
+)
+
+
+_NO_FLAGS: Final = ctypes.c_int(0)
+
+
+class _SockaddrUn(ctypes.Structure):
+    _fields_ = (("sun_family", ctypes.c_ushort), ("sun_path", ctypes.c_char * 108))
+
+
+class _KernelSend:
+    """One datagram, ready to hand to libc's sendto again and again (Socket._wait_in_kernel).
+
+    Arguments are converted once: a signal storm makes the call repeat every millisecond.
     """
-    try:
-        helper = _socket_mod.socket(
-            _socket_mod.AF_UNIX, _socket_mod.SOCK_DGRAM | _socket_mod.SOCK_NONBLOCK | _socket_mod.SOCK_CLOEXEC
-        )
-    except OSError as exc:
-        return None, exc.errno or errno.EMFILE
-    try:
-        helper.connect(dest)
-    except OSError as exc:
-        helper.close()
-        return None, exc.errno or errno.EINVAL
-    return helper, 0
+
+    __slots__ = ("_addr", "_addrlen", "_data", "_fd", "_size")
+
+    def __init__(self, fd: ctypes.c_int, data: Bytes, target: tuple[Any, ctypes.c_uint]) -> None:
+        self._fd = fd
+        raw = data if type(data) is bytes else bytes(data)  # immutable: safe to point into
+        self._data = ctypes.c_char_p(raw)
+        self._size = ctypes.c_size_t(len(raw))
+        self._addr, self._addrlen = target
+
+    def send(self) -> int:
+        """Bytes sent, or -1 with errno set (EAGAIN: the slice ran out; EINTR: a signal)."""
+        n: int = _C_SENDTO(self._fd, self._data, self._size, _NO_FLAGS, self._addr, self._addrlen)
+        return n
+
+
+def _sockaddr_un(dest: Any) -> tuple[Any, ctypes.c_uint]:
+    """(pointer to a sockaddr_un for ``dest``, its length); (None, 0) for a connected send."""
+    if dest is None:
+        return None, ctypes.c_uint(0)
+    path = os.fsencode(dest) if isinstance(dest, (str, os.PathLike)) else bytes(dest)
+    if len(path) > 108:
+        raise ValueError(f"dest is {len(path)} bytes; a Unix-domain address holds at most 108")
+    addr = _SockaddrUn(_socket_mod.AF_UNIX)
+    ctypes.memmove(ctypes.addressof(addr) + _SockaddrUn.sun_path.offset, path, len(path))
+    # Abstract names are exactly their bytes; a path is NUL-terminated when it fits.
+    extra = 0 if path.startswith(b"\0") or len(path) == 108 else 1
+    return ctypes.pointer(addr), ctypes.c_uint(_SockaddrUn.sun_path.offset + len(path) + extra)
 
 
 def _local_source(source: Any) -> tuple[Any, int]:
@@ -1159,7 +1184,10 @@ def open(
     local_path = check_local_path(path) if path is not None else None
     try:
         sock = _socket_mod.socket(
-            _AF[fam], _socket_mod.SOCK_DGRAM | _socket_mod.SOCK_NONBLOCK | _socket_mod.SOCK_CLOEXEC
+            # Blocking mode, so that a waiting send can block in the kernel (_wait_in_kernel);
+            # every call that must not block passes MSG_DONTWAIT.
+            _AF[fam],
+            _socket_mod.SOCK_DGRAM | _socket_mod.SOCK_CLOEXEC,
         )
     except OSError as exc:
         raise error_from_oserror(exc, " opening a socket") from None

@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any
 
 import genudp
-from tests.integration.test_full_receiver import wait_blocked
+from tests.blocking import wait_blocked
 
 BATCH = 64  # the hub reads at most this many datagrams per wake-up
 

@@ -13,6 +13,7 @@ from typing import Any
 import pytest
 
 import genudp
+from tests.blocking import wait_blocked
 from tests.conftest import fd_count
 from tests.integration.conftest import Maker
 
@@ -310,7 +311,7 @@ def test_close_wakes_a_blocked_recv_with_closed_quickly(make_pair: Maker) -> Non
         p.receiver.controlling_process(pid)
         pid.send("go")
         assert started.wait(30)
-        _wait_until_blocked(pid)
+        wait_blocked(pid)
         closed_at = time.monotonic()
         p.receiver.close()
         assert pid.join(30)
@@ -318,23 +319,6 @@ def test_close_wakes_a_blocked_recv_with_closed_quickly(make_pair: Maker) -> Non
         delays.append(result[0][1] - closed_at)
     assert max(delays) < 1.0, delays
     assert statistics.median(delays) < 0.1, delays
-
-
-def _wait_until_blocked(pid: genudp.Pid) -> None:
-    """Wait until ``pid``'s thread sleeps in the kernel (state S), not just started."""
-    name = f"genudp-{pid._id}"
-    thread = next(t for t in threading.enumerate() if t.name.startswith(name))
-    tid = thread.native_id
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline:
-        with open(f"/proc/self/task/{tid}/stat") as f:
-            state = f.read().rsplit(")", 1)[1].split()[0]
-        with open(f"/proc/self/task/{tid}/wchan") as f:
-            wchan = f.read()
-        if state == "S" and "poll" in wchan:
-            return
-        time.sleep(0.001)  # deliberate: sampling /proc until the thread is asleep in poll
-    pytest.fail("the waiter never blocked")
 
 
 def test_close_is_idempotent_and_later_calls_say_closed(make_pair: Maker) -> None:

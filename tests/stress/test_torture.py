@@ -59,8 +59,6 @@ def test_every_datagram_is_accounted_for(mode: str) -> None:
         assert set(result.raised) == {"eagain"}
     else:
         assert result.eagain_waits > 500
-        # The storm hit the waiting senders, and every interrupted wait was resumed.
-        assert result.eintr_retries > 100
     if config.send_timeout == 0.005:
         assert set(result.raised) <= {"timeout"}
     assert result.signals >= 0.25 * config.signal_hz * result.wall
