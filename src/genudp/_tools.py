@@ -166,21 +166,22 @@ def diagnose() -> list[Finding]:
                 else "",
             )
         )
-    for name, role in (
-        ("net.core.rmem_default", "receive buffer a new socket gets"),
-        ("net.core.rmem_max", "largest receive buffer (recbuf) a process may ask for"),
-        ("net.core.wmem_default", "send buffer a new socket gets; bounds a local datagram"),
-        ("net.core.wmem_max", "largest send buffer (sndbuf) a process may ask for"),
+    for name, role, suggested in (
+        ("net.core.rmem_default", "receive buffer a new socket gets", 1 << 20),
+        ("net.core.rmem_max", "largest receive buffer (recbuf) a process may ask for", 8 << 20),
+        ("net.core.wmem_default", "send buffer a new socket gets; bounds a local datagram", 1 << 20),
+        ("net.core.wmem_max", "largest send buffer (sndbuf) a process may ask for", 8 << 20),
     ):
         value = _read_sysctl(name)
-        small = value is not None and name.endswith("_max") and value < 1 << 20
+        meaning = role + (": UDP bursts beyond it are dropped" if name.startswith("net.core.rmem") else "")
+        change = value is None or value < suggested
         out.append(
             Finding(
                 name,
                 "unreadable" if value is None else f"{value} bytes",
-                role + (": UDP bursts beyond it are dropped" if name.startswith("net.core.rmem") else ""),
+                meaning,
                 attention=False,
-                advice=_sysctl_advice(name, 4 << 20) if small else "",
+                advice=_sysctl_advice(name, suggested) if change else f"fine; to change it: sysctl -w {name}=N",
             )
         )
     soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
