@@ -941,17 +941,19 @@ class _PollFd(ctypes.Structure):
     _fields_ = (("fd", ctypes.c_int), ("events", ctypes.c_short), ("revents", ctypes.c_short))
 
 
-def _libc_poll() -> Any:
+def _libc_function(name: str, argtypes: tuple[Any, ...], restype: Any) -> Any:
+    """A libc function through ctypes (which releases the GIL while it runs), with errno kept;
+    None where there is no such libc (genudp then falls back to select.poll)."""
     try:
-        fn = ctypes.CDLL(None, use_errno=True).poll
+        fn = ctypes.CDLL(None, use_errno=True)[name]
     except (OSError, AttributeError):  # pragma: no cover - not on Linux/glibc or musl
         return None
-    fn.argtypes = (ctypes.POINTER(_PollFd), ctypes.c_ulong, ctypes.c_int)
-    fn.restype = ctypes.c_int
+    fn.argtypes = argtypes
+    fn.restype = restype  # exactly the C type: an int read as 64 bits would turn -1 into 2**32 - 1
     return fn
 
 
-_C_POLL: Final = _libc_poll()
+_C_POLL: Final = _libc_function("poll", (ctypes.POINTER(_PollFd), ctypes.c_ulong, ctypes.c_int), ctypes.c_int)
 
 
 class _Sleeper:
@@ -1031,18 +1033,10 @@ def _timeval(seconds: float) -> bytes:
     return struct.pack("ll", whole, micros)
 
 
-def _libc_function(name: str, argtypes: tuple[Any, ...]) -> Any:
-    try:
-        fn = ctypes.CDLL(None, use_errno=True)[name]
-    except (OSError, AttributeError):  # pragma: no cover - not glibc/musl
-        return None
-    fn.argtypes = argtypes
-    fn.restype = ctypes.c_ssize_t
-    return fn
-
-
 _C_SENDTO: Final = _libc_function(
-    "sendto", (ctypes.c_int, ctypes.c_void_p, ctypes.c_size_t, ctypes.c_int, ctypes.c_void_p, ctypes.c_uint)
+    "sendto",
+    (ctypes.c_int, ctypes.c_void_p, ctypes.c_size_t, ctypes.c_int, ctypes.c_void_p, ctypes.c_uint),
+    ctypes.c_ssize_t,
 )
 
 

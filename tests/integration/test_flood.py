@@ -17,6 +17,13 @@ from tests.blocking import wait_blocked
 BATCH = 64  # the hub reads at most this many datagrams per wake-up
 
 
+def flood(path: str, total: int) -> None:
+    """Send ``total`` numbered datagrams to ``path``, waiting whenever it is full."""
+    with genudp.open(family="local", active=False) as s:
+        for i in range(total):
+            s.send(b"%d" % i, path)
+
+
 def paused(sock: genudp.Socket) -> bool:
     """Wait (up to 30 s) until the hub has paused ``sock``."""
     deadline = time.monotonic() + 30
@@ -31,13 +38,7 @@ def test_a_local_flood_is_held_back_and_nothing_is_lost(tmp_sock_dir: Path) -> N
     path = str(tmp_sock_dir / "flood.sock")
     high, low, total = 300, 100, 5000
     with genudp.open(path=path, active=True, high_msgq_watermark=high, low_msgq_watermark=low) as r:
-
-        def flood() -> None:
-            with genudp.open(family="local", active=False) as s:
-                for i in range(total):
-                    s.send(b"%d" % i, path)
-
-        sender = genudp.spawn(flood)
+        sender = genudp.spawn(flood, path, total)
         # We do not read: the hub pauses at the high watermark, the kernel queue fills, and the
         # sender waits.
         assert paused(r)
@@ -82,13 +83,7 @@ def test_handing_over_a_paused_socket_resumes_it_for_the_new_owner(tmp_sock_dir:
     path = str(tmp_sock_dir / "handover.sock")
     total = 200
     with genudp.open(path=path, active=True, high_msgq_watermark=20, low_msgq_watermark=10) as r:
-
-        def flood() -> None:
-            with genudp.open(family="local", active=False) as s:
-                for i in range(total):
-                    s.send(b"%d" % i, path)
-
-        sender = genudp.spawn(flood)
+        sender = genudp.spawn(flood, path, total)
         assert paused(r)
         wait_blocked(sender)
         collected: list[bytes] = []
