@@ -197,8 +197,7 @@ class Socket:
         self._registered = False
         self._reuse = reuse
         self._credentials = credentials
-        self._slice = _SLICE
-        self._set_slice_locked()
+        self._set_slice_locked()  # sets self._slice
         self._c_fd = ctypes.c_int(self._fd)
         self._target: tuple[Any, tuple[Any, ctypes.c_uint]] | None = None
         # Mailbox high/low watermarks (messages): see _hub_readable.
@@ -208,12 +207,7 @@ class Socket:
         # wait_cpu_seconds, eintr_retries, pauses
         self._counters = [0, 0, 0, 0, 0, 0.0, 0, 0.0, 0, 0]
         self._errors: dict[str, int] = {}
-        if family == "local":
-            self._convert = _local_source
-        elif family == "inet6":
-            self._convert = _inet6_source
-        else:
-            self._convert = _inet_source
+        self._convert = _local_source if family == "local" else _inet_source
 
     # -- introspection --------------------------------------------------------------------------
 
@@ -388,9 +382,10 @@ class Socket:
         process are not beaten to every slot by single-threaded processes (as they were when
         they woke from poll and had to take the GIL back first). POLLOUT plays no part, so an
         unconnected sender cannot spin on it. close() cannot wake a thread blocked in sendto,
-        so the call blocks for at most a slice (SO_SNDTIMEO, 10 ms) and the loop looks again:
-        close wakes a waiting send within 10 ms; a path re-bound to a new receiver is found on
-        the next slice; a receiver that goes away wakes the sender with its error at once.
+        so the call blocks for at most a slice (SO_SNDTIMEO, ``_SLICE`` = 40 ms) and the loop
+        looks again: close wakes a waiting send within 40 ms; a path re-bound to a new receiver
+        is found on the next slice; a receiver that goes away wakes the sender with its error
+        at once.
         """
         target = self._target
         if target is None or target[0] != dest:
@@ -918,7 +913,7 @@ class Socket:
         return None
 
     def _set_slice_locked(self) -> None:
-        """The longest a send blocks in the kernel at a time: 10 ms, or the socket's
+        """The longest a send blocks in the kernel at a time: ``_SLICE``, or the socket's
         send_timeout if shorter, so that a send with that timeout needs no per-call change."""
         timeout = self._send_timeout
         self._slice = _SLICE if timeout is None or timeout <= 0 else min(_SLICE, timeout)
@@ -1028,9 +1023,10 @@ _SLICE: Final = 0.04  # longest a send blocks in the kernel before it looks for 
 
 
 def _timeval(seconds: float) -> bytes:
+    """A struct timeval for SO_SNDTIMEO, never all zero: a zero timeout means block forever."""
     whole = int(seconds)
-    micros = max(1, int((seconds - whole) * 1_000_000)) if whole == 0 else int((seconds - whole) * 1_000_000)
-    return struct.pack("ll", whole, micros)
+    micros = int((seconds - whole) * 1_000_000)
+    return struct.pack("ll", whole, micros if whole or micros else 1)
 
 
 _C_SENDTO: Final = _libc_function(
@@ -1087,10 +1083,7 @@ def _local_source(source: Any) -> tuple[Any, int]:
 
 
 def _inet_source(source: Any) -> tuple[Any, int]:
-    return source[0], source[1]
-
-
-def _inet6_source(source: Any) -> tuple[Any, int]:
+    # IPv4 gives (host, port), IPv6 (host, port, flowinfo, scope_id): both start alike.
     return source[0], source[1]
 
 
