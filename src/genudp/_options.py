@@ -25,6 +25,7 @@ are kept within -32768..32767 as OTP does; a request outside that range is "einv
 
 from __future__ import annotations
 
+import ipaddress
 import math
 from dataclasses import dataclass
 from typing import Final, Literal, TypeAlias
@@ -45,6 +46,11 @@ __all__ = (
     "check_bufsize",
     "check_bool",
     "check_watermarks",
+    "check_membership",
+    "check_multicast_if",
+    "check_multicast_ttl",
+    "Membership",
+    "MULTICAST_OPTIONS",
     "HIGH_MSGQ_WATERMARK",
     "LOW_MSGQ_WATERMARK",
     "OPTION_NAMES",
@@ -69,9 +75,21 @@ OPTION_NAMES: Final = (
     "send_timeout",
     "high_msgq_watermark",
     "low_msgq_watermark",
+    "broadcast",
+    "multicast_if",
+    "multicast_loop",
+    "multicast_ttl",
+)
+#: UDP-only options, with OTP's names. add_membership and drop_membership are actions: they can be
+#: given to ``open`` and ``setopts`` but not read back, as in OTP.
+MULTICAST_OPTIONS: Final = frozenset(
+    ("broadcast", "multicast_if", "multicast_loop", "multicast_ttl", "add_membership", "drop_membership")
 )
 #: The ones ``setopts`` may change after ``open``.
-SETTABLE: Final = frozenset(("active", "recbuf", "sndbuf", "send_timeout", "high_msgq_watermark", "low_msgq_watermark"))
+SETTABLE: Final = (
+    frozenset(("active", "recbuf", "sndbuf", "send_timeout", "high_msgq_watermark", "low_msgq_watermark"))
+    | MULTICAST_OPTIONS
+)
 #: Default mailbox watermarks, in messages (OTP's are bytes of a port's queue; see the README).
 HIGH_MSGQ_WATERMARK: Final = 8192
 LOW_MSGQ_WATERMARK: Final = 4096
@@ -198,4 +216,77 @@ def check_bool(value: object, what: str) -> bool:
     """Check a flag option."""
     if value is not True and value is not False:
         raise TypeError(f"{what} must be True or False; got {_type_name(value)}")
+    return value
+
+
+#: A checked group membership: (group address, interface). The interface is an IPv4 address
+#: (inet; "0.0.0.0" lets the kernel choose) or an interface index (inet6; 0 lets it choose) or an
+#: interface name still to be resolved to its index (inet6).
+Membership: TypeAlias = tuple[str, "str | int"]
+
+
+def _family_check(family: str, what: str) -> None:
+    if family not in ("inet", "inet6"):
+        raise ValueError(f"{what} is a UDP option; a {family} socket has no multicast or broadcast")
+
+
+def _ip_of(value: object, family: str, what: str) -> ipaddress.IPv4Address | ipaddress.IPv6Address:
+    if not isinstance(value, str):
+        raise TypeError(f"{what} must be an IP address literal (str); got {_type_name(value)}")
+    try:
+        ip = ipaddress.ip_address(value)
+    except ValueError:
+        raise ValueError(f"{what} must be an IP address literal; got {value!r}") from None
+    want = 4 if family == "inet" else 6
+    if ip.version != want:
+        raise ValueError(f"{what} must be an IPv{want} address on an {family} socket; got {value!r}")
+    return ip
+
+
+def _interface_of(value: object, family: str, what: str) -> str | int:
+    if family == "inet":
+        return str(_ip_of(value, family, what))
+    if type(value) is int:
+        if value < 0:
+            raise ValueError(f"{what} must be an interface index >= 0 (0: any) or a name; got {value}")
+        return value
+    if isinstance(value, str) and value and "\0" not in value and len(value) < 16:
+        return value
+    raise TypeError(f"{what} must be an interface index (int, 0: any) or name (str) on an inet6 socket; got {value!r}")
+
+
+def check_membership(value: object, family: str, what: str) -> list[Membership]:
+    """Check ``add_membership``/``drop_membership``: ``(group, interface)``, a bare group (any
+    interface), or a list of those. The group must be a multicast address of the family."""
+    _family_check(family, what)
+    items = value if isinstance(value, list) else [value]
+    out: list[Membership] = []
+    anywhere: str | int = "0.0.0.0" if family == "inet" else 0
+    for item in items:
+        if isinstance(item, str):
+            group, iface = item, anywhere
+        elif isinstance(item, tuple) and len(item) == 2:
+            group, iface = item
+        else:
+            raise TypeError(f"{what} must be (group, interface), a group address, or a list of them; got {item!r}")
+        ip = _ip_of(group, family, f"{what} group")
+        if not ip.is_multicast:
+            raise ValueError(f"{what} group must be a multicast address; {group!r} is not")
+        out.append((str(ip), _interface_of(iface, family, f"{what} interface")))
+    return out
+
+
+def check_multicast_if(value: object, family: str) -> str | int:
+    """``multicast_if``: the interface multicast goes out of: an IPv4 address (inet), or an
+    interface index or name (inet6)."""
+    _family_check(family, "multicast_if")
+    return _interface_of(value, family, "multicast_if")
+
+
+def check_multicast_ttl(value: object) -> int:
+    """``multicast_ttl`` (IPv6: hop limit): an int 0..255."""
+    if type(value) is not int:
+        raise TypeError(f"multicast_ttl must be an int 0..255; got {_type_name(value)}")
+    if not 0 <= value <= 255:
+        raise ValueError(f"multicast_ttl must be within 0..255; got {value}")
     return value

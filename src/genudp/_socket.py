@@ -63,6 +63,7 @@ from ._errors import Error, Timeout, error_from_oserror, reason_of_errno
 from ._options import (
     HIGH_MSGQ_WATERMARK,
     LOW_MSGQ_WATERMARK,
+    MULTICAST_OPTIONS,
     OPTION_NAMES,
     SETTABLE,
     Active,
@@ -71,6 +72,9 @@ from ._options import (
     check_active,
     check_bool,
     check_bufsize,
+    check_membership,
+    check_multicast_if,
+    check_multicast_ttl,
     check_timeout,
     check_watermarks,
     delivery_budget,
@@ -670,7 +674,9 @@ class Socket:
     # -- options, connect, ownership --------------------------------------------------------------
 
     def setopts(self, **opts: Any) -> None:
-        """Change options: active, recbuf, sndbuf, send_timeout. Any process may call it.
+        """Change options: active, recbuf, sndbuf, send_timeout, the mailbox watermarks, and on
+        UDP sockets broadcast and the multicast options (see :func:`open`). Any process may
+        call it.
 
         ``active=N`` adds N to a current count (or starts one from 0); a count that reaches 0 or
         less makes the socket passive and sends ``("udp_passive", sock)`` to the owner.
@@ -679,7 +685,7 @@ class Socket:
             TypeError, ValueError: an unknown option or a malformed value (nothing changed).
             Error: "einval" for an active count outside -32768..32767, "closed".
         """
-        checked = _check_settable(opts)
+        checked = _check_settable(opts, self.family)
         marks = None
         if "high_msgq_watermark" in checked or "low_msgq_watermark" in checked:
             # Checked as a pair, before anything changes.
@@ -695,6 +701,7 @@ class Socket:
                     self._sock.setsockopt(_socket_mod.SOL_SOCKET, _socket_mod.SO_RCVBUF, checked["recbuf"])
                 if checked.get("sndbuf") is not None:
                     self._sock.setsockopt(_socket_mod.SOL_SOCKET, _socket_mod.SO_SNDBUF, checked["sndbuf"])
+                _set_udp_options(self._sock, self.family, checked)
             except OSError as exc:
                 raise error_from_oserror(exc) from None
             if "send_timeout" in checked:
@@ -712,8 +719,10 @@ class Socket:
         for name in names:
             if name not in OPTION_NAMES:
                 raise ValueError(f"unknown option {name!r}; expected one of {', '.join(OPTION_NAMES)}")
+            if name in MULTICAST_OPTIONS and self.family == "local":
+                raise ValueError(f"{name} is a UDP option; a local socket has none")
         self._check_open()
-        wanted = names or OPTION_NAMES
+        wanted = names or [n for n in OPTION_NAMES if self.family != "local" or n not in MULTICAST_OPTIONS]
         out: dict[str, Any] = {}
         try:
             for name in wanted:
@@ -733,6 +742,8 @@ class Socket:
                     out[name] = self._high
                 elif name == "low_msgq_watermark":
                     out[name] = self._low
+                else:
+                    out[name] = _get_udp_option(self._sock, self.family, name)
         except OSError as exc:
             raise error_from_oserror(exc) from None
         return out
@@ -1087,7 +1098,7 @@ def _inet_source(source: Any) -> tuple[Any, int]:
     return source[0], source[1]
 
 
-def _check_settable(opts: dict[str, Any]) -> dict[str, Any]:
+def _check_settable(opts: dict[str, Any], family: Family) -> dict[str, Any]:
     out: dict[str, Any] = {}
     for name, value in opts.items():
         if name not in SETTABLE:
@@ -1102,9 +1113,77 @@ def _check_settable(opts: dict[str, Any]) -> dict[str, Any]:
             out[name] = check_bufsize(value, name)
         elif name == "send_timeout":
             out[name] = check_timeout(value, "send_timeout")
+        elif name in MULTICAST_OPTIONS:
+            out[name] = _check_udp_option(name, value, family)
         else:
             out[name] = value  # a watermark: checked with its partner in setopts
     return out
+
+
+def _check_udp_option(name: str, value: object, family: Family) -> Any:
+    if family == "local":
+        raise ValueError(f"{name} is a UDP option; a local socket has no multicast or broadcast")
+    if name in ("add_membership", "drop_membership"):
+        return check_membership(value, family, name)
+    if name == "multicast_if":
+        return check_multicast_if(value, family)
+    if name == "multicast_ttl":
+        return check_multicast_ttl(value)
+    return check_bool(value, name)  # broadcast, multicast_loop
+
+
+def _ifindex(interface: str | int) -> int:
+    if isinstance(interface, int):
+        return interface
+    try:
+        return _socket_mod.if_nametoindex(interface)
+    except OSError:
+        raise Error("enodev", f"no network interface named {interface!r}", errno=errno.ENODEV) from None
+
+
+def _set_udp_options(sock: _socket_mod.socket, family: Family, checked: dict[str, Any]) -> None:
+    """Apply checked broadcast and multicast options (OTP's names) to a UDP socket."""
+    v6 = family == "inet6"
+    ip_level = _socket_mod.IPPROTO_IPV6 if v6 else _socket_mod.IPPROTO_IP
+    if "broadcast" in checked:
+        sock.setsockopt(_socket_mod.SOL_SOCKET, _socket_mod.SO_BROADCAST, int(checked["broadcast"]))
+    if "multicast_if" in checked:
+        iface = checked["multicast_if"]
+        if v6:
+            sock.setsockopt(ip_level, _socket_mod.IPV6_MULTICAST_IF, _ifindex(iface))
+        else:
+            sock.setsockopt(ip_level, _socket_mod.IP_MULTICAST_IF, _socket_mod.inet_aton(iface))
+    if "multicast_loop" in checked:
+        loop = _socket_mod.IPV6_MULTICAST_LOOP if v6 else _socket_mod.IP_MULTICAST_LOOP
+        sock.setsockopt(ip_level, loop, int(checked["multicast_loop"]))
+    if "multicast_ttl" in checked:
+        ttl = _socket_mod.IPV6_MULTICAST_HOPS if v6 else _socket_mod.IP_MULTICAST_TTL
+        sock.setsockopt(ip_level, ttl, checked["multicast_ttl"])
+    for name, join4, join6 in (
+        ("add_membership", _socket_mod.IP_ADD_MEMBERSHIP, _socket_mod.IPV6_JOIN_GROUP),
+        ("drop_membership", _socket_mod.IP_DROP_MEMBERSHIP, _socket_mod.IPV6_LEAVE_GROUP),
+    ):
+        for group, iface in checked.get(name, ()):
+            if v6:
+                mreq = _socket_mod.inet_pton(_socket_mod.AF_INET6, group) + struct.pack("@I", _ifindex(iface))
+                sock.setsockopt(ip_level, join6, mreq)
+            else:
+                sock.setsockopt(ip_level, join4, _socket_mod.inet_aton(group) + _socket_mod.inet_aton(iface))
+
+
+def _get_udp_option(sock: _socket_mod.socket, family: Family, name: str) -> Any:
+    v6 = family == "inet6"
+    ip_level = _socket_mod.IPPROTO_IPV6 if v6 else _socket_mod.IPPROTO_IP
+    if name == "broadcast":
+        return bool(sock.getsockopt(_socket_mod.SOL_SOCKET, _socket_mod.SO_BROADCAST))
+    if name == "multicast_if":
+        if v6:
+            return sock.getsockopt(ip_level, _socket_mod.IPV6_MULTICAST_IF)
+        return _socket_mod.inet_ntoa(sock.getsockopt(ip_level, _socket_mod.IP_MULTICAST_IF, 4))
+    if name == "multicast_loop":
+        return bool(sock.getsockopt(ip_level, _socket_mod.IPV6_MULTICAST_LOOP if v6 else _socket_mod.IP_MULTICAST_LOOP))
+    assert name == "multicast_ttl", name
+    return sock.getsockopt(ip_level, _socket_mod.IPV6_MULTICAST_HOPS if v6 else _socket_mod.IP_MULTICAST_TTL)
 
 
 def open(
@@ -1124,6 +1203,11 @@ def open(
     mode: int | None = None,
     unlink_stale: bool = False,
     credentials: bool = False,
+    broadcast: bool | None = None,
+    multicast_if: str | int | None = None,
+    multicast_loop: bool | None = None,
+    multicast_ttl: int | None = None,
+    add_membership: Any = None,
 ) -> Socket:
     """Open a datagram socket owned by the calling process. Does not block.
 
@@ -1151,6 +1235,16 @@ def open(
             (SO_PASSCRED). Active messages are then ``("udp", sock, address, port, anc, data)``
             and ``recv`` returns ``(address, port, anc, data)``, with ``anc`` a dict of the
             sender's "pid", "uid" and "gid" as the kernel vouches for them.
+        broadcast: UDP over IPv4: allow sending to a broadcast address (SO_BROADCAST).
+        multicast_if: the interface multicast leaves by: an IPv4 address of it (inet), or its
+            index or name (inet6). Without it the kernel picks by route.
+        multicast_loop: whether multicast sent here is looped back to this host's members
+            (the kernel's default: True).
+        multicast_ttl: hops a multicast datagram may take, 0..255 (kernel default 1).
+        add_membership: join a group on arrival: ``(group, interface)`` or a list of them;
+            interface is an IPv4 address ("0.0.0.0": the kernel picks) for inet, an index (0:
+            the kernel picks) or name for inet6. ``setopts(drop_membership=...)`` leaves.
+            These are OTP's option names; as in OTP, memberships cannot be read back.
 
     Raises:
         TypeError, ValueError: malformed arguments.
@@ -1166,6 +1260,20 @@ def open(
     file_mode = _check_file_options(mode, unlink_stale, path)
     if check_bool(credentials, "credentials") and fam != "local":
         raise ValueError("credentials=True is for local sockets; UDP carries no peer credentials")
+    udp_options = _check_settable(
+        {
+            name: value
+            for name, value in (
+                ("broadcast", broadcast),
+                ("multicast_if", multicast_if),
+                ("multicast_loop", multicast_loop),
+                ("multicast_ttl", multicast_ttl),
+                ("add_membership", add_membership),
+            )
+            if value is not None
+        },
+        fam,
+    )
     transition = set_active(False, active)
     owner = current()
     local_path = check_local_path(path) if path is not None else None
@@ -1178,6 +1286,7 @@ def open(
         )
     except OSError as exc:
         raise error_from_oserror(exc, " opening a socket") from None
+    where = ""
     try:
         if reuse[0]:
             sock.setsockopt(_socket_mod.SOL_SOCKET, _socket_mod.SO_REUSEADDR, 1)
@@ -1197,11 +1306,15 @@ def open(
             if fam == "inet6":
                 sock.setsockopt(_socket_mod.IPPROTO_IPV6, _socket_mod.IPV6_V6ONLY, 0)
             sock.bind((ip if ip is not None else ("::" if fam == "inet6" else "0.0.0.0"), port))
+            where = " setting " + ", ".join(udp_options)
+            _set_udp_options(sock, fam, udp_options)
     except Error:
         sock.close()
         raise
     except OSError as exc:
         sock.close()
+        if udp_options and where.startswith(" setting"):
+            raise error_from_oserror(exc, where) from None
         where = f" binding {format_local(local_path)}" if fam == "local" else f" binding port {port}"
         if isinstance(exc, _socket_mod.gaierror):
             raise Error("einval", f"cannot bind to ip={ip!r}: {exc.strerror}") from None

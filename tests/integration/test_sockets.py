@@ -387,6 +387,8 @@ def test_getopts_and_setopts(make_pair: Maker) -> None:
         "send_timeout",
         "high_msgq_watermark",
         "low_msgq_watermark",
+        # UDP only: broadcast and the readable multicast options, with OTP's names.
+        *(() if p.receiver.family == "local" else ("broadcast", "multicast_if", "multicast_loop", "multicast_ttl")),
     }
     assert (opts["high_msgq_watermark"], opts["low_msgq_watermark"]) == (8192, 4096)
     with pytest.raises(ValueError, match="must not exceed"):
