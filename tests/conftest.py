@@ -17,6 +17,8 @@ import pytest
 
 import genudp
 from genudp import _process
+from tests.runtimes import Runtime, uvloop_available
+from tests.runtimes import make as make_runtime
 
 
 @pytest.fixture(autouse=True)
@@ -55,3 +57,15 @@ def ipv6_available() -> bool:
 
 def fd_count() -> int:
     return len(os.listdir("/proc/self/fd"))
+
+
+@pytest.fixture(params=["threads", "asyncio", "uvloop"])
+def runtime(request: pytest.FixtureRequest) -> Runtime:
+    """Run a test body with thread processes and blocking calls, or with asyncio (and uvloop)
+    task processes and awaitable calls: see tests/runtimes.py."""
+    name: str = request.param
+    if name == "uvloop" and not uvloop_available():
+        if os.environ.get("CI"):
+            pytest.fail("uvloop is missing in CI: it is in the dev extra")
+        pytest.skip("SKIPPED: uvloop is not installed (pip install uvloop); CI installs it")
+    return make_runtime(name)

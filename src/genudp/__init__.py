@@ -16,6 +16,16 @@ from ._socket import Socket, open
 
 __version__ = "0.1.0"
 
+
+def __getattr__(name: str) -> object:
+    # ``genudp.aio`` without an explicit import, and without making every user import asyncio.
+    if name == "aio":
+        import importlib
+
+        return importlib.import_module(".aio", __name__)
+    raise AttributeError(f"module 'genudp' has no attribute {name!r}")
+
+
 __all__ = (
     "Active",
     "Address",

@@ -21,6 +21,8 @@ monitor gets ``("DOWN", ref, "process", pid, reason)``, and ``join`` returns.
 
 from __future__ import annotations
 
+import contextvars
+import functools
 import itertools
 import logging
 import sys
@@ -73,7 +75,7 @@ class Ref:
 class Mailbox:
     """A process's message queue: append from anywhere, selective take by the owner only."""
 
-    __slots__ = ("_lock", "_open", "_queue", "_resume_at", "_signal", "_throttled", "_waiting", "_waker")
+    __slots__ = ("_lock", "_open", "_queue", "_resume_at", "_signal", "_throttled", "_waiting", "_wakers")
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
@@ -82,9 +84,9 @@ class Mailbox:
         self._signal.acquire()
         self._waiting = False
         self._open = True
-        # Set while an asyncio task waits on this mailbox: called (under the lock) instead of
-        # releasing the semaphore.
-        self._waker: Callable[[], None] | None = None
+        # Asyncio tasks of this process waiting on the mailbox: called (under the lock) instead
+        # of releasing the semaphore. Several tasks of one process may wait at once.
+        self._wakers: list[Callable[[], None]] = []
         # Sockets whose reading the hub paused because this mailbox reached their high
         # watermark, each with its low watermark; the owner resumes them as it catches up.
         self._throttled: list[tuple[Socket, int]] = []
@@ -110,12 +112,13 @@ class Mailbox:
 
     def _wake_locked(self) -> None:
         self._waiting = False
-        waker = self._waker
-        if waker is None:
+        wakers = self._wakers
+        if not wakers:
             self._signal.release()
         else:
-            self._waker = None
-            waker()
+            self._wakers = []
+            for waker in wakers:
+                waker()
 
     def close(self) -> None:
         """Stop accepting messages; what is queued stays readable (for post-mortems and tests)."""
@@ -194,6 +197,24 @@ class Mailbox:
                 self._queue.clear()
                 self._queue.extend(kept)
             return taken
+
+    def arm(self, seen: int, waker: Callable[[], None]) -> bool:
+        """For an asyncio task: have ``waker`` called (once, under this lock, from whichever
+        thread appends) when a message beyond the first ``seen`` arrives. Returns False, arming
+        nothing, when one already has."""
+        with self._lock:
+            if len(self._queue) > seen:
+                return False
+            self._waiting = True
+            self._wakers.append(waker)
+            return True
+
+    def disarm(self, waker: Callable[[], None]) -> None:
+        """Withdraw ``waker`` if it was not called (a timeout or a cancellation)."""
+        with self._lock:
+            if waker in self._wakers:
+                self._wakers.remove(waker)
+                self._waiting = bool(self._wakers)
 
     def wait(self, seen: int, deadline: float | None) -> bool:
         """Sleep until a message beyond the first ``seen`` arrives or ``deadline`` passes.
@@ -336,6 +357,34 @@ class Pid:
 
 _tls = threading.local()
 
+#: The process of the running asyncio task (see genudp.aio). A context variable, because a
+#: task runs in a copy of its creator's context: tasks that a process's task creates (directly,
+#: or through ``asyncio.wait_for``, ``gather`` ...) belong to the same process. The process
+#: ends with the task that became it; ``genudp.aio.spawn`` starts a new one.
+_task_pid: contextvars.ContextVar[Pid | None] = contextvars.ContextVar("genudp_process", default=None)
+
+
+def _task_process(asyncio: Any) -> Pid | None:
+    """The process of the running asyncio task, made on first use; None outside a task."""
+    pid = _task_pid.get()
+    if pid is not None and pid._alive:
+        return pid
+    task = asyncio.current_task()
+    if task is None:
+        return None
+    pid = Pid(task.get_name())
+    _task_pid.set(pid)
+    task.add_done_callback(functools.partial(_task_done, pid))
+    return pid
+
+
+def _task_done(pid: Pid, task: Any) -> None:
+    if task.cancelled():
+        reason: object = "cancelled"
+    else:
+        reason = task.exception() or "normal"
+    pid._exit(reason)
+
 
 class _ThreadExit:
     """Kept in a thread-local slot of an adopted thread; its finalizer ends the process when the
@@ -345,7 +394,12 @@ class _ThreadExit:
 
 
 def current() -> Pid:
-    """The calling thread's process, created on first use."""
+    """The calling asyncio task's process, or else the calling thread's; made on first use."""
+    asyncio = sys.modules.get("asyncio")
+    if asyncio is not None and asyncio._get_running_loop() is not None:
+        task_pid = _task_process(asyncio)
+        if task_pid is not None:
+            return task_pid
     try:
         pid: Pid = _tls.pid
         return pid
@@ -431,7 +485,7 @@ def receive(match: Callable[[Any], object] | None = None, timeout: float | None 
     if _in_event_loop():
         raise RuntimeError(
             "genudp.receive() blocks its thread and would stall the running event loop; "
-            "call it from a thread (loop.run_in_executor) instead"
+            "in a task use `await genudp.aio.receive(...)`"
         )
     deadline = None if limit is None else time.monotonic() + limit
     while True:

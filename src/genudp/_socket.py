@@ -80,7 +80,7 @@ from ._options import (
     delivery_budget,
     set_active,
 )
-from ._process import Pid, current
+from ._process import Pid, _in_event_loop, current
 
 __all__ = ("Socket", "open")
 
@@ -146,6 +146,7 @@ class Socket:
 
     __slots__ = (
         "__weakref__",
+        "_areaders",
         "_bound",
         "_bound_id",
         "_busy",
@@ -191,6 +192,7 @@ class Socket:
         self._lock = threading.Lock()
         self._state = _OPEN
         self._busy = 0
+        self._areaders = 0  # tasks waiting in arecv (tasks of the owner's process)
         self._efd: int | None = None
         self._owner = owner
         self._mode: Mode = False
@@ -344,22 +346,109 @@ class Socket:
         except (OSError, TypeError, ValueError, OverflowError) as exc:
             raise self._send_failure(exc, data, dest) from None
         finally:
-            with lock:
-                self._busy -= 1
-                if sent >= 0:
-                    c = self._counters
-                    c[0] += 1
-                    c[1] += sent
-                if self._state and not self._busy:
-                    self._release_locked()
+            self._end_send(sent)
 
-    def _send_wait(self, data: Bytes, dest: Any, timeout: float | _Unset | None) -> int:
+    def _end_send(self, sent: int) -> None:
+        with self._lock:
+            self._busy -= 1
+            if sent >= 0:
+                c = self._counters
+                c[0] += 1
+                c[1] += sent
+            if self._state and not self._busy:
+                self._release_locked()
+
+    async def asend(self, data: Bytes, dest: Any = None, *, timeout: float | _Unset | None = _UNSET) -> None:
+        """``send`` for asyncio tasks: the same results and errors, waiting in the event loop.
+
+        Returns once the kernel accepted the datagram, exactly once; raises and it was not sent.
+        A full destination is waited for in the loop's selector, without spinning and without
+        buffering: a Unix-domain sender watches the destination's queue through a helper socket
+        connected to it. Cancelled while waiting, the datagram was not sent.
+        """
+        with self._lock:
+            if self._state:
+                raise Error("closed", "the socket is closed")
+            self._busy += 1
+        sent = -1
+        try:
+            try:
+                sent = self._sock.send(data, _DONTWAIT) if dest is None else self._sock.sendto(data, _DONTWAIT, dest)
+            except BlockingIOError:
+                pass
+            if sent < 0:
+                sent = await self._asend_wait(data, dest, timeout)
+        except (OSError, TypeError, ValueError, OverflowError) as exc:
+            raise self._send_failure(exc, data, dest) from None
+        finally:
+            self._end_send(sent)
+
+    async def _asend_wait(self, data: Bytes, dest: Any, timeout: float | _Unset | None) -> int:
+        limit = self._wait_limit(timeout)
+        started = time.monotonic()
+        deadline = None if limit is None else started + limit
+        helper: _socket_mod.socket | None = None
+        efd = self._eventfd()
+        tick = _FIRST_TICK
+        try:
+            if self.family == "local" and dest is not None:
+                # An unconnected local socket is always "writable": POLLOUT on a helper socket
+                # connected to the destination reflects the destination's queue instead.
+                helper = _socket_mod.socket(_socket_mod.AF_UNIX, _socket_mod.SOCK_DGRAM | _socket_mod.SOCK_CLOEXEC)
+                helper.connect(dest)
+            while True:
+                # Wait for whichever is full: the destination (helper), or our own send buffer.
+                blocked = -1
+                if helper is not None and not _writable_now(efd, helper.fileno()):
+                    blocked = helper.fileno()
+                elif not _writable_now(efd, self._fd):
+                    blocked = self._fd
+                self._check_waiting()
+                # Both say writable yet the send failed: back off on a timer rather than spin.
+                # A helper wait also wakes every _MAX_TICK, in case the path was re-bound.
+                timer = tick if blocked < 0 else (_MAX_TICK if helper is not None else None)
+                waited = _bounded(timer, deadline)
+                if waited is not None and waited <= 0:
+                    raise Timeout(f"the destination stayed full for {limit} s; not sent")
+                ready = await _loop_wait([efd], [blocked] if blocked >= 0 else [], waited)
+                if not ready and blocked < 0:
+                    tick = min(tick * 2, _MAX_TICK)
+                self._check_waiting()
+                try:
+                    return self._send_now(data, dest)
+                except BlockingIOError:
+                    if deadline is not None and time.monotonic() >= deadline:
+                        raise Timeout(f"the destination stayed full for {limit} s; not sent") from None
+        finally:
+            if helper is not None:
+                helper.close()
+            # CPU is not counted: the loop's thread runs other tasks meanwhile.
+            with self._lock:
+                c = self._counters
+                c[4] += 1
+                c[5] += time.monotonic() - started
+
+    def _send_now(self, data: Bytes, dest: Any) -> int:
+        """One non-blocking attempt (BlockingIOError: full)."""
+        return self._sock.send(data, _DONTWAIT) if dest is None else self._sock.sendto(data, _DONTWAIT, dest)
+
+    def _wait_limit(self, timeout: float | _Unset | None) -> float | None:
+        """The wait a send may make, per ``timeout``; raises "eagain" for 0."""
         limit = self._send_timeout if isinstance(timeout, _Unset) else check_timeout(timeout, "timeout")
         if limit == 0:
             raise Error(
                 "eagain",
                 "the destination's queue (or this socket's send buffer) is full; not sent (send_timeout=0)",
                 errno=errno.EAGAIN,
+            )
+        return limit
+
+    def _send_wait(self, data: Bytes, dest: Any, timeout: float | _Unset | None) -> int:
+        limit = self._wait_limit(timeout)
+        if _in_event_loop():
+            raise RuntimeError(
+                "the destination is full and send() would block the running event loop (not sent); "
+                "in a task use `await sock.asend(...)`"
             )
         started, cpu_started = time.monotonic(), time.thread_time()
         deadline = None if limit is None else started + limit
@@ -439,7 +528,7 @@ class Socket:
             if not self._sleep(efd, waiting_on, mask, waited) and timer is not None:
                 tick = min(tick * 2, _MAX_TICK)
             try:
-                return self._sock.send(data, _DONTWAIT) if dest is None else self._sock.sendto(data, _DONTWAIT, dest)
+                return self._send_now(data, dest)
             except BlockingIOError:
                 if deadline is not None and time.monotonic() >= deadline:
                     raise Timeout(f"the destination stayed full for {limit} s; not sent") from None
@@ -527,15 +616,7 @@ class Socket:
             Timeout: nothing arrived within ``timeout`` (reason "timeout").
         """
         limit = check_timeout(timeout)
-        if self._owner is not current():
-            raise Error("not_owner", f"only the owner {self._owner!r} may recv on this socket")
-        if self._mode is not False:
-            raise Error("einval", f"recv needs a passive socket (active=False); this one is active={self._mode!r}")
-        lock = self._lock
-        with lock:
-            if self._state:
-                raise Error("closed", "the socket is closed")
-            self._busy += 1
+        self._begin_recv()
         got = -1
         buf, view = _buffer()
         creds = self._credentials
@@ -555,16 +636,77 @@ class Socket:
                 raise
             raise error_from_oserror(exc) from None
         finally:
-            with lock:
-                self._busy -= 1
-                if got >= 0:
-                    c = self._counters
-                    c[2] += 1
-                    c[3] += got
-                    if got > len(buf):
-                        c[6] += 1
-                if self._state and not self._busy:
-                    self._release_locked()
+            self._end_recv(got, len(buf))
+        address, port = self._convert(source)
+        if creds:
+            return address, port, anc, view[:got].tobytes()
+        return address, port, view[:got].tobytes()
+
+    def _begin_recv(self) -> None:
+        if self._owner is not current():
+            raise Error("not_owner", f"only the owner {self._owner!r} may recv on this socket")
+        if self._mode is not False:
+            raise Error("einval", f"recv needs a passive socket (active=False); this one is active={self._mode!r}")
+        with self._lock:
+            if self._state:
+                raise Error("closed", "the socket is closed")
+            self._busy += 1
+
+    def _end_recv(self, got: int, room: int) -> None:
+        with self._lock:
+            self._busy -= 1
+            if got >= 0:
+                c = self._counters
+                c[2] += 1
+                c[3] += got
+                if got > room:
+                    c[6] += 1
+            if self._state and not self._busy:
+                self._release_locked()
+
+    async def arecv(self, timeout: float | None = None) -> tuple[Any, ...]:
+        """``recv`` for asyncio tasks: the same results and errors, waiting in the event loop.
+
+        Cancelled while waiting, it took nothing: the datagram stays in the socket.
+        """
+        limit = check_timeout(timeout)
+        self._begin_recv()
+        got = -1
+        buf, view = _buffer()
+        creds = self._credentials
+        anc: dict[str, int] | None = None
+        try:
+            deadline = None if limit is None else time.monotonic() + limit
+            efd = -1
+            while True:
+                try:
+                    if creds:
+                        got, source, anc = _recv_credentials(self._sock, buf)
+                    else:
+                        got, source = self._sock.recvfrom_into(buf, 0, _MSG_TRUNC)
+                    break
+                except BlockingIOError:
+                    pass
+                waited = _bounded(None, deadline)
+                if waited is not None and waited <= 0:
+                    raise Timeout("no datagram waiting" if limit == 0 else f"no datagram within {limit} s")
+                if efd < 0:
+                    efd = self._eventfd()
+                # Usually one task waits here (the owner), and it watches the socket's own fd;
+                # another task of the owner's process waiting too watches duplicates.
+                dup = self._areaders > 0
+                self._areaders += 1
+                try:
+                    await _loop_wait([efd, self._fd], [], waited, dup=dup)
+                finally:
+                    self._areaders -= 1
+                self._check_waiting()
+        except OSError as exc:
+            if isinstance(exc, Error):
+                raise
+            raise error_from_oserror(exc) from None
+        finally:
+            self._end_recv(got, len(buf))
         address, port = self._convert(source)
         if creds:
             return address, port, anc, view[:got].tobytes()
@@ -573,6 +715,8 @@ class Socket:
     def _recv_wait(self, buf: mmap.mmap, limit: float | None) -> tuple[int, Any, dict[str, int] | None]:
         if limit == 0:
             raise Timeout("no datagram waiting")
+        if _in_event_loop():
+            raise RuntimeError("recv() would block the running event loop; in a task use `await sock.arecv(...)`")
         deadline = None if limit is None else time.monotonic() + limit
         efd = self._eventfd()
         while True:
@@ -1018,6 +1162,39 @@ def _recv_credentials(sock: _socket_mod.socket, buf: mmap.mmap) -> tuple[int, An
 def _writable_now(efd: int, fd: int) -> bool:
     """Whether ``fd`` reports POLLOUT right now (and raise nothing: close shows via efd)."""
     return any(ready == fd for ready, _ in _poller(efd, fd, _POLLOUT).poll(0))
+
+
+async def _loop_wait(readers: list[int], writers: list[int], timeout: float | None, dup: bool = True) -> bool:
+    """In the running event loop: until one of the fds is ready (True) or ``timeout`` seconds
+    pass (False). With ``dup``, each fd is watched through a duplicate of it, since a loop keeps
+    one callback per fd and several tasks may wait on one socket."""
+    import asyncio  # only asyncio users pay for the import
+
+    loop = asyncio.get_running_loop()
+    future: asyncio.Future[bool] = loop.create_future()
+
+    def ready(value: bool = True) -> None:
+        if not future.done():
+            future.set_result(value)
+
+    added: list[tuple[bool, int]] = []
+    timer = None
+    try:
+        for reading, fds in ((True, readers), (False, writers)):
+            for fd in fds:
+                watched = os.dup(fd) if dup else fd
+                added.append((reading, watched))
+                (loop.add_reader if reading else loop.add_writer)(watched, ready)
+        if timeout is not None:
+            timer = loop.call_later(timeout, ready, False)
+        return await future
+    finally:
+        if timer is not None:
+            timer.cancel()
+        for reading, watched in added:
+            (loop.remove_reader if reading else loop.remove_writer)(watched)
+            if dup:
+                os.close(watched)
 
 
 def _bounded(timer: float | None, deadline: float | None) -> float | None:

@@ -1,0 +1,225 @@
+"""The core cases, each run three ways: by thread processes with the blocking calls, and by an
+asyncio task process (default loop, then uvloop) with ``asend``/``arecv``/``aio.receive``.
+
+Sockets are opened inside the body so that the body's process (the test thread, or the loop's
+main task) owns them.
+"""
+
+from __future__ import annotations
+
+import resource
+import time
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+import genudp
+from tests.integration.conftest import Maker
+from tests.runtimes import Runtime
+
+LONG = b"L" * 60000
+
+
+def _cpu() -> float:
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return usage.ru_utime + usage.ru_stime
+
+
+def _fill(sock: genudp.Socket, dest: Any, data: bytes = b"fill") -> int:
+    n = 0
+    while True:
+        try:
+            sock.send(data, dest, timeout=0)
+        except genudp.Error as exc:
+            assert exc.reason == "eagain"
+            return n
+        n += 1
+        assert n < 10_000, "the destination never filled"
+
+
+def _drain(sock: genudp.Socket) -> list[bytes]:
+    got = []
+    while True:
+        try:
+            got.append(sock.recv(0)[-1])
+        except genudp.Timeout:
+            return got
+
+
+def test_send_and_recv(runtime: Runtime, make_pair: Maker, kind: str) -> None:
+    async def body() -> None:
+        p = make_pair(active=False)
+        sizes = [b"", b"a", bytes(range(256))] + ([LONG] if kind in ("inet", "inet6") else [b"m" * 8000])
+        for data in sizes:
+            await runtime.send(p.sender, data, p.dest)
+        for data in sizes:
+            assert await runtime.recv(p.receiver, 30) == (p.source, p.source_port, data)
+        with pytest.raises(genudp.Timeout):
+            await runtime.recv(p.receiver, 0)
+        with pytest.raises(genudp.Timeout):
+            await runtime.recv(p.receiver, 0.05)
+
+    runtime.run(body)
+
+
+def test_active_n_then_udp_passive_then_recv(runtime: Runtime, make_pair: Maker) -> None:
+    async def body() -> None:
+        p = make_pair(active=2)
+        for i in range(3):
+            await runtime.send(p.sender, b"%d" % i, p.dest)
+        r = p.receiver
+        assert await runtime.receive(timeout=30) == ("udp", r, p.source, p.source_port, b"0")
+        assert await runtime.receive(timeout=30) == ("udp", r, p.source, p.source_port, b"1")
+        assert await runtime.receive(timeout=30) == ("udp_passive", r)
+        assert await runtime.recv(r, 30) == (p.source, p.source_port, b"2")
+        with pytest.raises(genudp.Error) as active:
+            r.setopts(active=True)
+            await runtime.recv(r, 1)
+        assert active.value.reason == "einval"
+        r.setopts(active=False)
+
+    runtime.run(body)
+
+
+def test_selective_receive_keeps_the_others_in_order(runtime: Runtime) -> None:
+    async def body() -> None:
+        me = genudp.self()
+        for message in [("a", 1), ("b", 2), ("a", 3), ("c", 4)]:
+            me.send(message)
+        assert await runtime.receive(lambda m: m[0] == "c", timeout=5) == ("c", 4)
+        assert await runtime.receive(lambda m: m[0] == "b", timeout=5) == ("b", 2)
+        with pytest.raises(genudp.Timeout):
+            await runtime.receive(lambda m: m[0] == "z", timeout=0.05)
+        assert [await runtime.receive(timeout=0) for _ in range(2)] == [("a", 1), ("a", 3)]
+
+    runtime.run(body)
+
+
+def test_messages_between_this_process_and_a_thread_process(runtime: Runtime) -> None:
+    def echo() -> None:
+        sender, message = genudp.receive(timeout=30)
+        sender.send(("echo", message))
+
+    async def body() -> None:
+        pid = genudp.spawn(echo)
+        pid.send((genudp.self(), "ping"))
+        assert await runtime.receive(timeout=30) == ("echo", "ping")
+        assert pid.join(30)
+
+    runtime.run(body)
+
+
+# -- a full receiver ----------------------------------------------------------------------------
+
+
+def test_timeout_zero_is_eagain_and_t_is_timeout_and_neither_sends(runtime: Runtime, tmp_sock_dir: Path) -> None:
+    async def body() -> None:
+        path = str(tmp_sock_dir / "r.sock")
+        r = genudp.open(path=path, active=False)
+        s = genudp.open(family="local", active=False)
+        n = _fill(s, path)
+        with pytest.raises(genudp.Error) as eagain:
+            await runtime.send(s, b"zero", path, timeout=0)
+        assert eagain.value.reason == "eagain"
+        started = time.monotonic()
+        with pytest.raises(genudp.Timeout) as timed_out:
+            await runtime.send(s, b"later", path, timeout=0.2)
+        assert timed_out.value.reason == "timeout"
+        assert 0.15 <= time.monotonic() - started < 10
+        assert _drain(r) == [b"fill"] * n, "neither refused datagram was sent"
+
+    runtime.run(body)
+
+
+@pytest.mark.parametrize("how", ["unconnected-path", "unconnected-abstract", "connected", "own-send-buffer"])
+def test_a_waiting_send_completes_exactly_once_using_no_cpu(runtime: Runtime, tmp_sock_dir: Path, how: str) -> None:
+    async def body() -> None:
+        where: Any = f"\0genudp-rt-{time.monotonic_ns()}" if how == "unconnected-abstract" else str(tmp_sock_dir / "r")
+        r = genudp.open(path=where, active=False)
+        s = genudp.open(family="local", active=False, sndbuf=8192 if how == "own-send-buffer" else None)
+        dest = where
+        if how == "connected":
+            s.connect(where)
+            dest = None
+        payload = b"x" * 10000 if how == "own-send-buffer" else b"fill"
+        n = _fill(s, dest, payload)
+        pending = await runtime.start_send(s, b"last", dest)
+        assert pending.waiting and not pending.done
+        cpu = _cpu()
+        await runtime.sleep(1.0)  # the scenario: a sender kept waiting for a second
+        share = _cpu() - cpu
+        got = []
+        while not pending.done:
+            got.append((await runtime.recv(r, 30))[-1])
+            if len(got) > n:
+                break
+        await runtime.outcome(pending)
+        got += _drain(r)
+        assert pending.error is None, pending.error
+        assert got == [payload] * n + [b"last"], "every datagram exactly once, the waiting one last"
+        assert s.info()["eagain_waits"] == 1
+        print(f"{runtime.name} {how}: process CPU {share:.1%} of a core while a send waited 1 s")
+        assert share <= 0.05, f"the process used {share:.1%} of a core while a send waited"
+
+    runtime.run(body)
+
+
+def test_close_wakes_a_waiting_send_and_it_was_not_sent(runtime: Runtime, tmp_sock_dir: Path) -> None:
+    async def body() -> None:
+        path = str(tmp_sock_dir / "r.sock")
+        r = genudp.open(path=path, active=False)
+        s = genudp.open(family="local", active=False)
+        n = _fill(s, path)
+        pending = await runtime.start_send(s, b"never", path)
+        closed_at = time.monotonic()
+        s.close()
+        await runtime.outcome(pending)
+        woke = time.monotonic() - closed_at
+        assert isinstance(pending.error, genudp.Error) and pending.error.reason == "closed", pending.error
+        print(f"{runtime.name}: close woke a waiting send after {woke * 1000:.1f} ms")
+        assert woke < 5, "close must wake a waiting send promptly (40 ms by design; 5 s for a loaded machine)"
+        assert _drain(r) == [b"fill"] * n
+
+    runtime.run(body)
+
+
+def test_close_wakes_a_waiting_recv(runtime: Runtime) -> None:
+    async def body() -> None:
+        opened: list[genudp.Socket] = []
+
+        def make() -> genudp.Socket:
+            sock = genudp.open(ip="127.0.0.1", active=False)
+            opened.append(sock)
+            return sock
+
+        async def waiting() -> Any:
+            return await make().arecv()
+
+        pending = await runtime.start(waiting, lambda: make().recv())
+        closed_at = time.monotonic()
+        opened[0].close()
+        await runtime.outcome(pending)
+        woke = time.monotonic() - closed_at
+        assert isinstance(pending.error, genudp.Error) and pending.error.reason == "closed", pending.error
+        print(f"{runtime.name}: close woke a waiting recv after {woke * 1000:.2f} ms")
+        assert woke < 5
+
+    runtime.run(body)
+
+
+def test_only_the_owner_receives(runtime: Runtime) -> None:
+    async def body() -> None:
+        sock = genudp.open(ip="127.0.0.1", active=False)
+
+        def other() -> None:
+            try:
+                sock.recv(0)
+            except genudp.Error as exc:
+                genudp.send(owner, exc.reason)
+
+        owner = genudp.self()
+        assert genudp.spawn(other).join(30)
+        assert await runtime.receive(timeout=30) == "not_owner"
+
+    runtime.run(body)
