@@ -9,9 +9,10 @@ import pytest
 
 import genudp
 
-#: Where a genudp waiter sleeps in the kernel: poll (recv, UDP sends) or, for a local send, the
-#: peer's queue (unix_wait_for_peer) or its own send buffer (sock_alloc_send_pskb).
-BLOCKING_WCHANS = ("poll", "unix_wait_for_peer", "sock_alloc_send_pskb")
+#: Where a genudp waiter sleeps in the kernel: poll (a recv with a timeout, UDP sends), recvmsg
+#: (a recv without one: __skb_wait_for_more_packets) or, for a local send, the peer's queue
+#: (unix_wait_for_peer) or its own send buffer (sock_alloc_send_pskb).
+BLOCKING_WCHANS = ("poll", "unix_wait_for_peer", "sock_alloc_send_pskb", "wait_for_more_packets")
 
 
 def thread_of(pid: genudp.Pid) -> threading.Thread:

@@ -140,6 +140,7 @@ def _print_table(results: list[tuple[str, Result]], out: TextIO) -> None:
     row("sender CPU % of wall", [f"{r.max_cpu_share * 100:.1f}" for r in rs])
     row("CPU % while blocked", [f"{r.max_blocked_cpu_share * 100:.1f}" + ("" if r.cpu_judged else "*") for r in rs])
     row("eagain waits", [r.eagain_waits for r in rs])
+    row("direct sends", [r.direct_sends for r in rs])
     row("eintr retries", [r.eintr_retries for r in rs])
     row("signals handled", [r.signals for r in rs])
     row("seconds", [f"{r.wall:.1f}" for r in rs])
@@ -152,8 +153,10 @@ def _print_table(results: list[tuple[str, Result]], out: TextIO) -> None:
     out.write(
         "\nlost: sends that returned but never arrived; a killed receiver takes its queue\n"
         "and its mailbox window with it. CPU: the most any one sender used; the storm's\n"
-        "handler runs on each process's main thread. eintr retries: waits a signal\n"
-        "interrupted and genudp resumed.\n"
+        "handler runs on each process's main thread. CPU while blocked: per second a\n"
+        "send waited; with direct sends (straight into a blocking call once the\n"
+        "destination was full) all of the sender's CPU counts, an upper bound. eintr\n"
+        "retries: waits a signal interrupted and genudp resumed.\n"
     )
     if not all(r.cpu_judged for r in rs):
         out.write("*: blocked under 1 s per sender: too short to hold to the 5 % bound.\n")

@@ -97,6 +97,8 @@ class SenderResult:
     cpu: float = 0.0
     wall: float = 0.0
     eagain_waits: int = 0
+    direct_sends: int = 0
+    direct_seconds: float = 0.0
     wait_seconds: float = 0.0
     wait_cpu: float = 0.0
     eintr_retries: int = 0
@@ -110,9 +112,20 @@ class SenderResult:
         return self.cpu / self.wall if self.wall > 0 else 0.0
 
     @property
+    def blocked_seconds(self) -> float:
+        """Time in sends that waited, or may have: counted waits plus direct sends."""
+        return self.wait_seconds + self.direct_seconds
+
+    @property
     def blocked_cpu_share(self) -> float:
-        """CPU used while blocked in send, as a share of the time spent blocked."""
-        return self.wait_cpu / self.wait_seconds if self.wait_seconds > 0 else 0.0
+        """CPU per second blocked in send. Without direct sends: the CPU of the counted waits
+        themselves. With them (their CPU cannot be told apart from sending work): all of the
+        sender's CPU, an upper bound."""
+        if self.blocked_seconds <= 0:
+            return 0.0
+        if self.direct_sends:
+            return self.cpu / self.blocked_seconds
+        return self.wait_cpu / self.wait_seconds
 
 
 @dataclass
@@ -188,11 +201,15 @@ class Result:
     def cpu_judged(self) -> bool:
         """Whether every sender was blocked long enough (1 s) for its CPU share to mean much:
         in short runs the first wait's one-off costs dominate."""
-        return all(s.wait_seconds >= MIN_JUDGED_BLOCKED for s in self.senders if s.eagain_waits)
+        return all(s.blocked_seconds >= MIN_JUDGED_BLOCKED for s in self.senders if s.eagain_waits)
 
     @property
     def eagain_waits(self) -> int:
         return sum(s.eagain_waits for s in self.senders)
+
+    @property
+    def direct_sends(self) -> int:
+        return sum(s.direct_sends for s in self.senders)
 
     @property
     def eintr_retries(self) -> int:
@@ -242,6 +259,7 @@ class Result:
             "blocked_cpu_max": round(self.max_blocked_cpu_share, 4),
             "blocked_cpu_judged": self.cpu_judged,
             "eagain_waits": self.eagain_waits,
+            "direct_sends": self.direct_sends,
             "eintr_retries": self.eintr_retries,
             "signals": self.signals,
             "restarts": self.restarts_done,
@@ -367,6 +385,8 @@ def _sender_body(result: SenderResult, path: str, config: Config) -> None:
         result.wall = time.monotonic() - started
         info = sock.info()
     result.eagain_waits = info["eagain_waits"]
+    result.direct_sends = info["direct_sends"]
+    result.direct_seconds = info["direct_seconds"]
     result.wait_seconds = info["wait_seconds"]
     result.wait_cpu = info["wait_cpu_seconds"]
     result.eintr_retries = info["eintr_retries"]

@@ -90,8 +90,12 @@ _BATCH: Final = 64
 _DONTWAIT: Final = _socket_mod.MSG_DONTWAIT
 # Reads never block (waits happen in poll), and report a datagram's real length.
 _MSG_TRUNC: Final = _socket_mod.MSG_TRUNC | _DONTWAIT
+# A receive that waits in the kernel (recv without a timeout).
+_TRUNC_WAIT: Final = _socket_mod.MSG_TRUNC
 _POLLOUT: Final = select.POLLOUT
 _POLLIN: Final = select.POLLIN
+#: After a send had to wait, this many sends on the socket go straight into a blocking call.
+_DIRECT_RUN: Final = 64
 _FIRST_TICK: Final = 0.005
 _MAX_TICK: Final = 0.1
 
@@ -154,6 +158,7 @@ class Socket:
         "_convert",
         "_counters",
         "_credentials",
+        "_direct",
         "_efd",
         "_errors",
         "_fd",
@@ -193,6 +198,7 @@ class Socket:
         self._state = _OPEN
         self._busy = 0
         self._areaders = 0  # tasks waiting in arecv (tasks of the owner's process)
+        self._direct = 0  # sends left that go straight into a blocking call (_send_direct)
         self._efd: int | None = None
         self._owner = owner
         self._mode: Mode = False
@@ -210,8 +216,8 @@ class Socket:
         self._high, self._low = watermarks
         self._paused = False
         # sent, bytes_sent, received, bytes_received, eagain_waits, wait_seconds, truncated,
-        # wait_cpu_seconds, eintr_retries, pauses
-        self._counters = [0, 0, 0, 0, 0, 0.0, 0, 0.0, 0, 0]
+        # wait_cpu_seconds, eintr_retries, pauses, direct_sends, direct_seconds
+        self._counters = [0, 0, 0, 0, 0, 0.0, 0, 0.0, 0, 0, 0, 0.0]
         self._errors: dict[str, int] = {}
         self._convert = _local_source if family == "local" else _inet_source
 
@@ -264,6 +270,12 @@ class Socket:
 
         eintr_retries counts waits (in send or recv) that a signal interrupted and genudp
         resumed.
+
+        direct_sends counts sends made straight as one blocking call because the destination
+        was full at a recent send (local sockets without a send timeout): the kernel may have
+        made each wait, for at most 40 ms; a longer wait becomes an eagain wait. direct_seconds
+        is the time spent in them (waiting or not); it is not in wait_seconds, and a signal
+        during one is retried by Python itself (PEP 475), not counted in eintr_retries.
         """
         with self._lock:
             c = list(self._counters)
@@ -281,6 +293,8 @@ class Socket:
             "wait_seconds": c[5],
             "wait_cpu_seconds": c[7],
             "eintr_retries": c[8],
+            "direct_sends": c[10],
+            "direct_seconds": c[11],
             "paused": self._paused,
             "pauses": c[9],
             "kernel_drops": self._kernel_drops(),
@@ -329,32 +343,59 @@ class Socket:
                 an unconnected socket), or another OS reason.
             TypeError, ValueError: malformed data or destination.
         """
-        lock = self._lock
-        with lock:
+        with self._lock:
             if self._state:
                 raise Error("closed", "the socket is closed")
             self._busy += 1
         sent = -1
+        direct = 0.0
         try:
-            try:
-                sent = self._sock.send(data, _DONTWAIT) if dest is None else self._sock.sendto(data, _DONTWAIT, dest)
-            except BlockingIOError:
-                pass
+            if (
+                self._direct
+                and (timeout is None or (timeout is _UNSET and self._send_timeout is None))
+                and not _in_event_loop()
+            ):
+                direct = time.monotonic()
+                sent = self._send_direct(data, dest)
+            else:
+                try:
+                    sent = self._send_now(data, dest)
+                except BlockingIOError:
+                    pass
             if sent < 0:
                 # Outside the except clause, so errors from the wait carry no BlockingIOError context.
                 sent = self._send_wait(data, dest, timeout)
+                if self.family == "local":
+                    self._direct = _DIRECT_RUN
         except (OSError, TypeError, ValueError, OverflowError) as exc:
             raise self._send_failure(exc, data, dest) from None
         finally:
-            self._end_send(sent)
+            self._end_send(sent, time.monotonic() - direct if direct else 0.0)
 
-    def _end_send(self, sent: int) -> None:
+    def _send_direct(self, data: Bytes, dest: Any) -> int:
+        """The destination was full at a recent send: go straight into a blocking sendto, as a
+        plain blocking socket does, instead of probing first. A probe that finds it full costs
+        as much as a send (the kernel builds the datagram before it looks at the queue), and
+        a sender kept busy by a slow receiver would pay it every time. The call blocks for at
+        most a slice (SO_SNDTIMEO); then the counted wait takes over. Every ``_DIRECT_RUN``
+        sends the socket probes again. Never inside a running event loop, which it would block."""
+        self._direct -= 1
+        try:
+            return self._sock.send(data) if dest is None else self._sock.sendto(data, dest)
+        except BlockingIOError:
+            return -1
+
+    def _end_send(self, sent: int, direct: float = 0.0) -> None:
+        """``direct``: seconds spent in a direct send (0: none)."""
         with self._lock:
             self._busy -= 1
+            c = self._counters
             if sent >= 0:
-                c = self._counters
                 c[0] += 1
                 c[1] += sent
+            if direct:
+                c[10] += 1
+                c[11] += direct
             if self._state and not self._busy:
                 self._release_locked()
 
@@ -622,15 +663,26 @@ class Socket:
         creds = self._credentials
         anc: dict[str, int] | None = None
         try:
-            try:
+            if limit is None and not _in_event_loop():
+                # Wait in the kernel, as a plain blocking socket does: one syscall with the GIL
+                # released. close() wakes it with shutdown(SHUT_RD): it returns 0 bytes.
                 if creds:
-                    got, source, anc = _recv_credentials(self._sock, buf)
+                    got, source, anc = _recv_credentials(self._sock, buf, _TRUNC_WAIT)
                 else:
-                    got, source = self._sock.recvfrom_into(buf, 0, _MSG_TRUNC)
-            except BlockingIOError:
-                pass
-            if got < 0:
-                got, source, anc = self._recv_wait(buf, limit)
+                    got, source = self._sock.recvfrom_into(buf, 0, _TRUNC_WAIT)
+                if self._state:
+                    got = -1
+                    raise Error("closed", "the socket was closed while waiting")
+            else:
+                try:
+                    if creds:
+                        got, source, anc = _recv_credentials(self._sock, buf)
+                    else:
+                        got, source = self._sock.recvfrom_into(buf, 0, _MSG_TRUNC)
+                except BlockingIOError:
+                    pass
+                if got < 0:
+                    got, source, anc = self._recv_wait(buf, limit)
         except OSError as exc:
             if isinstance(exc, Error):
                 raise
@@ -972,6 +1024,10 @@ class Socket:
                 self._owner._mailbox.forget(self)
             if self._efd is not None:
                 os.eventfd_write(self._efd, 1)
+            if self._busy:
+                # A recv waiting in the kernel wakes up with 0 bytes and sees the socket closed.
+                with contextlib.suppress(OSError):  # ENOTCONN for unconnected UDP: it wakes all the same
+                    self._sock.shutdown(_socket_mod.SHUT_RD)
             # Unlink before the fd closes: a sender then finds the path gone ("enoent") rather
             # than a socket file with nobody bound to it.
             self._unlink_own_file()
@@ -1149,9 +1205,11 @@ def _poller(efd: int, fd: int, mask: int) -> select.poll:
 _CREDS_SPACE: Final = _socket_mod.CMSG_SPACE(12)  # struct ucred: pid, uid, gid
 
 
-def _recv_credentials(sock: _socket_mod.socket, buf: mmap.mmap) -> tuple[int, Any, dict[str, int] | None]:
+def _recv_credentials(
+    sock: _socket_mod.socket, buf: mmap.mmap, flags: int = _MSG_TRUNC
+) -> tuple[int, Any, dict[str, int] | None]:
     """recvmsg with SCM_CREDENTIALS: (length, source, {"pid", "uid", "gid"} or None)."""
-    got, ancillary, _flags, source = sock.recvmsg_into([buf], _CREDS_SPACE, _MSG_TRUNC)
+    got, ancillary, _flags, source = sock.recvmsg_into([buf], _CREDS_SPACE, flags)
     for level, kind, data in ancillary:
         if level == _socket_mod.SOL_SOCKET and kind == _socket_mod.SCM_CREDENTIALS and len(data) >= 12:
             pid, uid, gid = struct.unpack("iII", data[:12])

@@ -58,7 +58,10 @@ def test_every_datagram_is_accounted_for(mode: str) -> None:
         assert result.raised.get("eagain", 0) > 1000
         assert set(result.raised) == {"eagain"}
     else:
-        assert result.eagain_waits > 500
+        # After a send waited, the next ones go straight into a blocking call (direct sends):
+        # together they show the queue full again and again.
+        assert result.eagain_waits > 50
+        assert result.eagain_waits + result.direct_sends > 500
     if config.send_timeout == 0.005:
         assert set(result.raised) <= {"timeout"}
     assert result.signals >= 0.25 * config.signal_hz * result.wall
