@@ -45,8 +45,10 @@ import select
 import socket as _socket_mod
 import stat
 import struct
+import sys as _sys
 import threading
 import time
+from _thread import get_ident as _get_ident
 from typing import Any, Final, TypeAlias
 
 from . import _hub
@@ -150,10 +152,9 @@ class Socket:
 
     __slots__ = (
         "__weakref__",
-        "_areaders",
+        "_aio",
         "_bound",
         "_bound_id",
-        "_busy",
         "_c_fd",
         "_convert",
         "_counters",
@@ -169,13 +170,16 @@ class Socket:
         "_owner",
         "_paused",
         "_peer",
+        "_recv_counters",
         "_registered",
         "_reuse",
+        "_send_counters",
         "_send_timeout",
         "_slice",
         "_sock",
         "_state",
         "_target",
+        "_users",
         "family",
     )
 
@@ -196,8 +200,10 @@ class Socket:
         self.family: Family = family
         self._lock = threading.Lock()
         self._state = _OPEN
-        self._busy = 0
-        self._areaders = 0  # tasks waiting in arecv (tasks of the owner's process)
+        # One entry per thread inside a syscall or a wait on the fd. list.append and list.pop
+        # are atomic under the GIL, so entering and leaving take no lock (see _enter).
+        self._users: list[None] = []
+        self._aio: _AioReader | None = None  # the event loop that watches this socket for arecv
         self._direct = 0  # sends left that go straight into a blocking call (_send_direct)
         self._efd: int | None = None
         self._owner = owner
@@ -216,9 +222,15 @@ class Socket:
         self._high, self._low = watermarks
         self._paused = False
         # sent, bytes_sent, received, bytes_received, eagain_waits, wait_seconds, truncated,
-        # wait_cpu_seconds, eintr_retries, pauses, direct_sends, direct_seconds
-        self._counters = [0, 0, 0, 0, 0, 0.0, 0, 0.0, 0, 0, 0, 0.0]
+        # (unused: see _send_counters), (unused), received, bytes_received (the hub's),
+        # eagain_waits, wait_seconds, truncated, wait_cpu_seconds, eintr_retries, pauses
+        self._counters = [0, 0, 0, 0, 0, 0.0, 0, 0.0, 0, 0]
         self._errors: dict[str, int] = {}
+        # received, bytes_received, truncated by recv/arecv: written by the owner's thread only.
+        self._recv_counters = [0, 0, 0]
+        # sent, bytes_sent, direct_sends, direct_seconds, per sending thread: any thread may
+        # send, and a list only its own thread writes needs no lock. info() adds them up.
+        self._send_counters: dict[int, list[Any]] = {}
         self._convert = _local_source if family == "local" else _inet_source
 
     # -- introspection --------------------------------------------------------------------------
@@ -280,25 +292,28 @@ class Socket:
         with self._lock:
             c = list(self._counters)
             errors = dict(self._errors)
+            per_thread = [list(t) for t in self._send_counters.values()]
+        r = list(self._recv_counters)
+        sent = [sum(t[i] for t in per_thread) for i in range(4)]
         return {
             "family": self.family,
             "owner": self._owner,
             "active": self._mode,
             "state": ("open", "closing", "closed")[self._state],
-            "datagrams_sent": c[0],
-            "bytes_sent": c[1],
-            "datagrams_received": c[2],
-            "bytes_received": c[3],
+            "datagrams_sent": sent[0],
+            "bytes_sent": sent[1],
+            "datagrams_received": c[2] + r[0],
+            "bytes_received": c[3] + r[1],
             "eagain_waits": c[4],
             "wait_seconds": c[5],
             "wait_cpu_seconds": c[7],
             "eintr_retries": c[8],
-            "direct_sends": c[10],
-            "direct_seconds": c[11],
+            "direct_sends": sent[2],
+            "direct_seconds": sent[3],
             "paused": self._paused,
             "pauses": c[9],
             "kernel_drops": self._kernel_drops(),
-            "truncated": c[6],
+            "truncated": c[6] + r[2],
             "errors": errors,
         }
 
@@ -343,10 +358,11 @@ class Socket:
                 an unconnected socket), or another OS reason.
             TypeError, ValueError: malformed data or destination.
         """
-        with self._lock:
-            if self._state:
-                raise Error("closed", "the socket is closed")
-            self._busy += 1
+        users = self._users
+        users.append(None)  # see _enter
+        if self._state:
+            self._leave()
+            raise Error("closed", "the socket is closed")
         sent = -1
         direct = 0.0
         try:
@@ -359,7 +375,9 @@ class Socket:
                 sent = self._send_direct(data, dest)
             else:
                 try:
-                    sent = self._send_now(data, dest)
+                    sent = (
+                        self._sock.send(data, _DONTWAIT) if dest is None else self._sock.sendto(data, _DONTWAIT, dest)
+                    )
                 except BlockingIOError:
                     pass
             if sent < 0:
@@ -370,7 +388,23 @@ class Socket:
         except (OSError, TypeError, ValueError, OverflowError) as exc:
             raise self._send_failure(exc, data, dest) from None
         finally:
-            self._end_send(sent, time.monotonic() - direct if direct else 0.0)
+            c = self._send_counters.get(_get_ident()) or self._new_send_counters()
+            if sent >= 0:
+                c[0] += 1
+                c[1] += sent
+            if direct:
+                c[2] += 1
+                c[3] += time.monotonic() - direct
+            users.pop()
+            if self._state and not users:
+                self._leave_closed()
+
+    def _new_send_counters(self) -> list[Any]:
+        """This thread's send counters for this socket (see ``_send_counters``)."""
+        c: list[Any] = [0, 0, 0, 0.0]
+        with self._lock:
+            self._send_counters[_get_ident()] = c
+        return c
 
     def _send_direct(self, data: Bytes, dest: Any) -> int:
         """The destination was full at a recent send: go straight into a blocking sendto, as a
@@ -385,19 +419,34 @@ class Socket:
         except BlockingIOError:
             return -1
 
-    def _end_send(self, sent: int, direct: float = 0.0) -> None:
-        """``direct``: seconds spent in a direct send (0: none)."""
+    def _end_send(self, sent: int) -> None:
+        if sent >= 0:
+            c = self._send_counters.get(_get_ident()) or self._new_send_counters()
+            c[0] += 1
+            c[1] += sent
+        self._leave()
+
+    def _leave_closed(self) -> None:
         with self._lock:
-            self._busy -= 1
-            c = self._counters
-            if sent >= 0:
-                c[0] += 1
-                c[1] += sent
-            if direct:
-                c[10] += 1
-                c[11] += direct
-            if self._state and not self._busy:
+            if self._state == _CLOSING and not self._users:
                 self._release_locked()
+
+    def _enter(self) -> None:
+        """Announce a syscall or wait on the fd; raise "closed" if the socket is closing.
+
+        Why no lock is needed: a user appends, then reads the state; close() writes the state,
+        then reads the users. Under the GIL one of the two sees the other: either close() sees
+        this user and leaves the fd open for it, or this user sees the socket closing and backs
+        out without touching the fd. Whoever leaves last releases the fd (_leave)."""
+        self._users.append(None)
+        if self._state:
+            self._leave()
+            raise Error("closed", "the socket is closed")
+
+    def _leave(self) -> None:
+        self._users.pop()
+        if self._state and not self._users:
+            self._leave_closed()
 
     async def asend(self, data: Bytes, dest: Any = None, *, timeout: float | _Unset | None = _UNSET) -> None:
         """``send`` for asyncio tasks: the same results and errors, waiting in the event loop.
@@ -407,10 +456,7 @@ class Socket:
         buffering: a Unix-domain sender watches the destination's queue through a helper socket
         connected to it. Cancelled while waiting, the datagram was not sent.
         """
-        with self._lock:
-            if self._state:
-                raise Error("closed", "the socket is closed")
-            self._busy += 1
+        self._enter()
         sent = -1
         try:
             try:
@@ -656,7 +702,44 @@ class Socket:
                 "closed" (closed before or while waiting), or an OS reason.
             Timeout: nothing arrived within ``timeout`` (reason "timeout").
         """
-        limit = check_timeout(timeout)
+        if timeout is not None or self._credentials:
+            return self._recv(check_timeout(timeout))
+        # The common case, kept lean: wait in the kernel, as a plain blocking socket does (one
+        # syscall, the GIL released); close() wakes it with shutdown(SHUT_RD), and it returns 0.
+        if self._owner is not current():
+            raise Error("not_owner", f"only the owner {self._owner!r} may recv on this socket")
+        if self._mode is not False:
+            raise Error("einval", f"recv needs a passive socket (active=False); this one is active={self._mode!r}")
+        if _in_event_loop():
+            return self._recv(None)  # raises if it would have to wait
+        users = self._users
+        users.append(None)  # see _enter
+        if self._state:
+            self._leave()
+            raise Error("closed", "the socket is closed")
+        got = -1
+        buf = _buffer()[0]
+        try:
+            got, source = self._sock.recvfrom_into(buf, 0, _TRUNC_WAIT)
+        except OSError as exc:
+            raise error_from_oserror(exc) from None
+        finally:
+            users.pop()
+            closing = self._state
+            if closing and not users:
+                self._leave_closed()
+        if closing:
+            raise Error("closed", "the socket was closed while waiting")
+        # Only the owner's thread writes these (the hub keeps its own): no lock needed.
+        c = self._recv_counters
+        c[0] += 1
+        c[1] += got
+        if got > _RECV_BUFSIZE:
+            c[2] += 1
+        address, port = self._convert(source)
+        return address, port, buf[:got]
+
+    def _recv(self, limit: float | None) -> tuple[Any, ...]:
         self._begin_recv()
         got = -1
         buf, view = _buffer()
@@ -664,8 +747,7 @@ class Socket:
         anc: dict[str, int] | None = None
         try:
             if limit is None and not _in_event_loop():
-                # Wait in the kernel, as a plain blocking socket does: one syscall with the GIL
-                # released. close() wakes it with shutdown(SHUT_RD): it returns 0 bytes.
+                # Waits in the kernel (see recv).
                 if creds:
                     got, source, anc = _recv_credentials(self._sock, buf, _TRUNC_WAIT)
                 else:
@@ -699,22 +781,16 @@ class Socket:
             raise Error("not_owner", f"only the owner {self._owner!r} may recv on this socket")
         if self._mode is not False:
             raise Error("einval", f"recv needs a passive socket (active=False); this one is active={self._mode!r}")
-        with self._lock:
-            if self._state:
-                raise Error("closed", "the socket is closed")
-            self._busy += 1
+        self._enter()
 
     def _end_recv(self, got: int, room: int) -> None:
-        with self._lock:
-            self._busy -= 1
-            if got >= 0:
-                c = self._counters
+        if got >= 0:
+            c = self._recv_counters  # the owner's thread only: no lock (see recv)
+            c[0] += 1
+            c[1] += got
+            if got > room:
                 c[2] += 1
-                c[3] += got
-                if got > room:
-                    c[6] += 1
-            if self._state and not self._busy:
-                self._release_locked()
+        self._leave()
 
     async def arecv(self, timeout: float | None = None) -> tuple[Any, ...]:
         """``recv`` for asyncio tasks: the same results and errors, waiting in the event loop.
@@ -729,7 +805,6 @@ class Socket:
         anc: dict[str, int] | None = None
         try:
             deadline = None if limit is None else time.monotonic() + limit
-            efd = -1
             while True:
                 try:
                     if creds:
@@ -742,16 +817,7 @@ class Socket:
                 waited = _bounded(None, deadline)
                 if waited is not None and waited <= 0:
                     raise Timeout("no datagram waiting" if limit == 0 else f"no datagram within {limit} s")
-                if efd < 0:
-                    efd = self._eventfd()
-                # Usually one task waits here (the owner), and it watches the socket's own fd;
-                # another task of the owner's process waiting too watches duplicates.
-                dup = self._areaders > 0
-                self._areaders += 1
-                try:
-                    await _loop_wait([efd, self._fd], [], waited, dup=dup)
-                finally:
-                    self._areaders -= 1
+                await self._readable(waited)
                 self._check_waiting()
         except OSError as exc:
             if isinstance(exc, Error):
@@ -763,6 +829,33 @@ class Socket:
         if creds:
             return address, port, anc, view[:got].tobytes()
         return address, port, view[:got].tobytes()
+
+    async def _readable(self, timeout: float | None) -> None:
+        """Until the socket may be readable, ``timeout`` passes, or close() (in an event loop).
+
+        The socket stays registered with the loop between waits (a registration per wait costs
+        four epoll_ctl calls and most of a round trip); it is dropped when data arrives with no
+        task waiting, so that a level-triggered readiness nobody consumes cannot spin the loop.
+        """
+        import asyncio
+
+        loop = asyncio.get_running_loop()
+        reader = self._aio
+        if reader is None or reader.loop is not loop:
+            if reader is not None:
+                # Registered with another loop: watch a duplicate fd for this wait only.
+                efd = self._eventfd()
+                await _loop_wait([efd, self._fd], [], timeout)
+                return
+            reader = self._aio = _AioReader(self, loop)
+        future = reader.wait()
+        timer = None if timeout is None else loop.call_later(timeout, _resolve, future)
+        try:
+            await future
+        finally:
+            if timer is not None:
+                timer.cancel()
+            reader.forget(future)
 
     def _recv_wait(self, buf: mmap.mmap, limit: float | None) -> tuple[int, Any, dict[str, int] | None]:
         if limit == 0:
@@ -1024,14 +1117,16 @@ class Socket:
                 self._owner._mailbox.forget(self)
             if self._efd is not None:
                 os.eventfd_write(self._efd, 1)
-            if self._busy:
+            if self._aio is not None:
+                self._aio.close()
+            if self._users:
                 # A recv waiting in the kernel wakes up with 0 bytes and sees the socket closed.
                 with contextlib.suppress(OSError):  # ENOTCONN for unconnected UDP: it wakes all the same
                     self._sock.shutdown(_socket_mod.SHUT_RD)
             # Unlink before the fd closes: a sender then finds the path gone ("enoent") rather
             # than a socket file with nobody bound to it.
             self._unlink_own_file()
-            if not self._busy:
+            if not self._users:
                 self._release_locked()
             owner = self._owner
         owner._drop_socket(self)
@@ -1220,6 +1315,83 @@ def _recv_credentials(
 def _writable_now(efd: int, fd: int) -> bool:
     """Whether ``fd`` reports POLLOUT right now (and raise nothing: close shows via efd)."""
     return any(ready == fd for ready, _ in _poller(efd, fd, _POLLOUT).poll(0))
+
+
+def _resolve(future: Any) -> None:
+    if not future.done():
+        future.set_result(None)
+
+
+class _AioReader:
+    """A socket's registration with one event loop, for ``arecv`` (see Socket._readable).
+
+    While registered it holds an entry in the socket's users, so that the fd is not closed
+    (and its number reused) while the loop's selector still has it."""
+
+    __slots__ = ("loop", "registered", "sock", "waiters")
+
+    def __init__(self, sock: Socket, loop: Any) -> None:
+        self.sock = sock
+        self.loop = loop
+        self.waiters: list[Any] = []
+        self.registered = False
+
+    def wait(self) -> Any:
+        """A future resolved when the socket may be readable (in the loop's thread)."""
+        future = self.loop.create_future()
+        self.waiters.append(future)
+        if not self.registered:
+            self.sock._enter()
+            self.loop.add_reader(self.sock._fd, self._readable)
+            self.registered = True
+        return future
+
+    def forget(self, future: Any) -> None:
+        with contextlib.suppress(ValueError):
+            self.waiters.remove(future)
+
+    def _readable(self) -> None:
+        waiters = self.waiters
+        if not waiters:
+            self._unregister()
+            return
+        self.waiters = []
+        for future in waiters:
+            _resolve(future)
+
+    def _unregister(self) -> None:
+        if self.registered:
+            self.registered = False
+            self.loop.remove_reader(self.sock._fd)
+            self.sock._leave()
+
+    def _drop(self) -> None:
+        # In the loop's thread: the socket is closing.
+        self._unregister()
+        waiters, self.waiters = self.waiters, []
+        for future in waiters:
+            _resolve(future)
+
+    def close(self) -> None:
+        """From close(), in any thread, with the socket's lock held."""
+        loop = self.loop
+        try:
+            if loop.is_closed():
+                raise RuntimeError("closed")
+            if _running_loop() is loop:
+                loop.call_soon(self._drop)
+            else:
+                loop.call_soon_threadsafe(self._drop)
+        except RuntimeError:
+            # The loop is gone, and its selector with it: only the users entry remains.
+            if self.registered:
+                self.registered = False
+                self.sock._users.pop()
+
+
+def _running_loop() -> Any:
+    asyncio = _sys.modules.get("asyncio")
+    return None if asyncio is None else asyncio._get_running_loop()
 
 
 async def _loop_wait(readers: list[int], writers: list[int], timeout: float | None, dup: bool = True) -> bool:
