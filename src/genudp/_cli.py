@@ -23,6 +23,7 @@ commands:
   doctor    what limits datagram IPC on this machine, and what to change
   listen    bind an address and print each datagram
   send      send messages (or stdin lines) as datagrams
+  bench     benchmark against raw sockets and asyncio: ratios measured in one run
 
 addresses: /path, ./path, @abstract, host:port, [v6addr]:port
 """
@@ -36,10 +37,11 @@ def _parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--version", action="store_true", help="print the version and exit")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
-    from . import _repro, _tools
+    from . import _bench, _repro, _tools
 
     _repro.add_parser(sub)
     _tools.add_parsers(sub)
+    _bench.add_parser(sub)
     return parser
 
 

@@ -24,13 +24,18 @@ A send therefore either returns (the kernel accepted the datagram exactly once) 
 not sent). Signals interrupt a wait (EINTR, counted in ``info()``); if the handler returns, the
 wait goes on; if it raises, the send raises, unsent.
 
-Receiving in passive mode waits in ``poll`` on the socket and its close eventfd, so ``close()``
-wakes it at once.
+After a local send had to wait, the next ``_DIRECT_RUN`` sends go straight into one blocking
+``sendto`` (``_send_direct``): probing a full destination costs as much as a send.
 
-Closing: any thread may call ``close()``. It marks the socket closed and writes the eventfd,
-which every poll waiter watches. The fd itself is closed only when no thread is inside a syscall
-or a wait on it (a ``busy`` count under the socket's lock), so an fd number is never reused
-under a thread that still uses it.
+Receiving in passive mode: ``recv()`` without a timeout waits in the kernel (one blocking
+``recvfrom``, as a plain socket does), and ``close()`` wakes it with ``shutdown(SHUT_RD)``; with
+a timeout it waits in ``poll`` on the socket and its close eventfd. ``arecv`` waits in the
+task's event loop, which keeps the socket registered between waits.
+
+Closing: any thread may call ``close()``. It marks the socket closed, writes the eventfd that
+every poll waiter watches, and shuts the socket down for reading. The fd itself is closed only
+when no thread is inside a syscall or a wait on it (``_users``: an atomic list append/pop per
+call, see ``_enter``), so an fd number is never reused under a thread that still uses it.
 """
 
 from __future__ import annotations

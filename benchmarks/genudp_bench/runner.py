@@ -1,0 +1,326 @@
+"""``genudp bench``: every scenario beside its raw baseline, in the same run, as ratios.
+
+These machines are noisy (absolute numbers swing 2-5x between runs), so nothing here compares
+across runs: each repeat runs the baseline and then each candidate, back to back, and a repeat's
+ratio is candidate / baseline of that repeat. The report gives the median ratio over the repeats
+and its spread (lowest-highest), with the median absolute figures for orientation only.
+
+See README.md in this directory for the scenarios, the targets, and how to read the output.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, TextIO
+
+SIZES = (64, 1024)
+
+
+@dataclass(frozen=True)
+class Pair:
+    """The two processes of one measurement: a server (receiver, echo; None: none) and a
+    client (sender, pinger)."""
+
+    label: str
+    server: str | None
+    client: str
+
+
+@dataclass(frozen=True)
+class Scenario:
+    key: str
+    title: str
+    kind: str  # "throughput" (higher is better), "roundtrip" (lower), "cpu" (share of a core)
+    baseline: Pair | None
+    candidate: Pair
+    #: ("min", r): candidate/baseline must be >= r; ("max", r): <= r; for cpu, the share <= r.
+    target: tuple[str, float]
+    others: tuple[Pair, ...] = ()
+    sizes: tuple[int, ...] = SIZES
+
+
+RAW_THROUGHPUT = Pair("raw blocking socket", "raw_recv", "raw_send")
+RAW_ROUNDTRIP = Pair("raw blocking socket", "raw_echo", "raw_ping")
+
+SCENARIOS: tuple[Scenario, ...] = (
+    Scenario(
+        "recv",
+        "passive recv, one way",
+        "throughput",
+        RAW_THROUGHPUT,
+        Pair("genudp recv", "genudp_recv", "raw_send"),
+        ("min", 0.9),
+    ),
+    Scenario(
+        "active",
+        "active delivery into a mailbox, one way",
+        "throughput",
+        RAW_THROUGHPUT,
+        Pair("genudp active=True + receive", "genudp_active", "raw_send"),
+        ("min", 0.7),
+    ),
+    Scenario(
+        "send",
+        "send, one way",
+        "throughput",
+        RAW_THROUGHPUT,
+        Pair("genudp send", "raw_recv", "genudp_send"),
+        ("min", 0.9),
+    ),
+    Scenario(
+        "rtt-passive",
+        "round trip, passive (send + recv)",
+        "roundtrip",
+        RAW_ROUNDTRIP,
+        Pair("genudp send + recv", "genudp_echo", "genudp_ping"),
+        ("max", 1.3),
+    ),
+    Scenario(
+        "rtt-active",
+        "round trip, active (send + receive)",
+        "roundtrip",
+        RAW_ROUNDTRIP,
+        Pair("genudp send + receive", "genudp_echo_active", "genudp_ping_active"),
+        ("max", 2.0),
+    ),
+    Scenario(
+        "aio-recv",
+        "asyncio: arecv, one way",
+        "throughput",
+        RAW_THROUGHPUT,
+        Pair("genudp arecv", "genudp_arecv", "raw_send"),
+        ("min", 0.6),
+        others=(
+            Pair("asyncio datagram endpoint", "asyncio_endpoint_recv", "raw_send"),
+            Pair("asyncio loop.sock_recvfrom", "asyncio_sock_recvfrom", "raw_send"),
+        ),
+    ),
+    Scenario(
+        "aio-rtt",
+        "asyncio: round trip (asend + arecv)",
+        "roundtrip",
+        RAW_ROUNDTRIP,
+        Pair("genudp asend + arecv", "genudp_echo_aio", "genudp_ping_aio"),
+        ("max", 2.5),
+        others=(
+            Pair("genudp asend + arecv, uvloop", "genudp_echo_uvloop", "genudp_ping_uvloop"),
+            Pair("asyncio sock_recvfrom/sock_sendto", "asyncio_echo_sock", "asyncio_ping_sock"),
+        ),
+    ),
+    Scenario(
+        "blocked-cpu",
+        "CPU of a sender waiting on a full destination",
+        "cpu",
+        None,
+        Pair("genudp send (thread)", None, "blocked_sender"),
+        ("max", 0.01),
+        others=(Pair("genudp asend (asyncio)", None, "blocked_sender_aio"),),
+        sizes=(64,),
+    ),
+)
+
+
+@dataclass
+class Settings:
+    throughput_n: int = 100_000
+    roundtrip_n: int = 20_000
+    blocked_ms: int = 1000
+    repeats: int = 5
+    only: tuple[str, ...] = ()
+
+    @classmethod
+    def quick(cls) -> Settings:
+        return cls(throughput_n=5_000, roundtrip_n=2_000, blocked_ms=300, repeats=3)
+
+
+@dataclass
+class Measurement:
+    value: float  # datagrams/s, µs per round trip, or share of a core
+    server_cpu: float | None = None
+    client_cpu: float | None = None
+
+
+@dataclass
+class Row:
+    scenario: Scenario
+    size: int
+    label: str
+    is_candidate: bool
+    values: list[float] = field(default_factory=list)
+    ratios: list[float] = field(default_factory=list)
+    server_cpu: list[float] = field(default_factory=list)
+
+
+def _worker(role: str, path: str, n: int, size: int, core: int | None) -> subprocess.Popen[str]:
+    argv = [sys.executable, "-m", "genudp_bench.workers", role, path, str(n), str(size)]
+    if core is not None:
+        argv.append(str(core))
+    return subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+
+
+def _expect(proc: subprocess.Popen[str], prefix: str, role: str) -> str:
+    assert proc.stdout is not None
+    line = proc.stdout.readline()
+    if not line.startswith(prefix):
+        _, err = proc.communicate(timeout=30)
+        raise RuntimeError(f"benchmark worker {role} failed: {line!r} {err.strip()}")
+    return line[len(prefix) :].strip()
+
+
+def _result(proc: subprocess.Popen[str], role: str, timeout: float) -> dict[str, Any]:
+    text = _expect(proc, "RESULT ", role)
+    proc.wait(timeout)
+    value: dict[str, Any] = json.loads(text)
+    return value
+
+
+def measure(scenario: Scenario, pair: Pair, size: int, settings: Settings) -> Measurement:
+    """Run one pair of processes once."""
+    cpus = len(os.sched_getaffinity(0))
+    # Round trips are bimodal when both processes share a core: pin them apart (DESIGN.md §5).
+    pin = scenario.kind == "roundtrip" and cpus >= 2
+    n = {"throughput": settings.throughput_n, "roundtrip": settings.roundtrip_n, "cpu": settings.blocked_ms}[
+        scenario.kind
+    ]
+    with tempfile.TemporaryDirectory(prefix="genudp-bench-") as tmp:
+        path = str(Path(tmp) / "s.sock")
+        server = None
+        if pair.server is not None:
+            server = _worker(pair.server, path, n, size, 1 if pin else None)
+            _expect(server, "READY", pair.server)
+        client = _worker(pair.client, path, n, size, 0 if pin else None)
+        try:
+            out = _result(client, pair.client, 300)
+            back = _result(server, pair.server or "", 300) if server is not None else None
+        finally:
+            for proc in (client, server):
+                if proc is not None and proc.poll() is None:
+                    proc.kill()
+                    proc.wait()
+                if proc is not None:
+                    for stream in (proc.stdout, proc.stderr):
+                        if stream is not None:
+                            stream.close()
+    if scenario.kind == "throughput":
+        assert back is not None
+        return Measurement((back["count"] - 1) / back["seconds"], back["cpu"], out["cpu"])
+    if scenario.kind == "roundtrip":
+        return Measurement(out["seconds"] / out["count"] * 1e6, None, out["cpu"])
+    return Measurement(out["cpu"] / out["seconds"], None, out["cpu"])
+
+
+def run(settings: Settings, progress: TextIO | None = None) -> list[Row]:
+    scenarios = [s for s in SCENARIOS if not settings.only or s.key in settings.only]
+    plan = [(s, size) for s in scenarios for size in s.sizes]
+    rows: list[Row] = []
+    total = sum(settings.repeats * (1 + len(s.others) + (s.baseline is not None)) for s, _ in plan)
+    done = 0
+    started = time.monotonic()
+    for scenario, size in plan:
+        pairs = [p for p in (scenario.baseline, scenario.candidate, *scenario.others) if p is not None]
+        mine = [Row(scenario, size, p.label, p is scenario.candidate) for p in pairs]
+        rows.extend(mine)
+        for _ in range(settings.repeats):
+            # Interleaved: baseline, candidate, others, then again; ratios within one repeat.
+            got = []
+            for pair, row in zip(pairs, mine, strict=True):
+                m = measure(scenario, pair, size, settings)
+                row.values.append(m.value)
+                if m.server_cpu is not None:
+                    row.server_cpu.append(m.server_cpu)
+                got.append(m.value)
+                done += 1
+                if progress is not None:
+                    elapsed = time.monotonic() - started
+                    progress.write(
+                        f"\r  {done}/{total} runs, {elapsed:.0f} s: {scenario.key} {size} B {pair.label:<40}"
+                    )
+                    progress.flush()
+            if scenario.baseline is not None:
+                for row, value in zip(mine, got, strict=True):
+                    row.ratios.append(value / got[0])
+    if progress is not None:
+        progress.write("\r" + " " * 100 + "\r")
+        progress.flush()
+    return rows
+
+
+def _verdict(row: Row) -> str:
+    if not row.is_candidate:
+        return ""
+    kind, bound = row.scenario.target
+    figure = statistics.median(row.ratios) if row.scenario.kind != "cpu" else statistics.median(row.values)
+    ok = figure >= bound if kind == "min" else figure <= bound
+    sign = ">=" if kind == "min" else "<="
+    shown = f"{bound:.0%}" if row.scenario.kind == "cpu" else f"{bound:g}x"
+    return f"{'ok' if ok else 'MISSED'} (target {sign} {shown})"
+
+
+def report(rows: list[Row], settings: Settings, out: TextIO) -> None:
+    cpus = len(os.sched_getaffinity(0))
+    try:
+        qlen = Path("/proc/sys/net/unix/max_dgram_qlen").read_text().strip()
+    except OSError:
+        qlen = "?"
+    out.write(
+        f"genudp bench: {settings.repeats} repeats, medians (spread lowest-highest); {cpus} CPUs, "
+        f"net.unix.max_dgram_qlen {qlen}; Unix-domain path, separate processes\n"
+    )
+    current = None
+    for row in rows:
+        key = (row.scenario.key, row.size)
+        if key != current:
+            current = key
+            unit = {"throughput": "datagrams/s", "roundtrip": "us per round trip", "cpu": "share of a core"}
+            pinned = ", pinned to 2 cores" if row.scenario.kind == "roundtrip" and cpus >= 2 else ""
+            out.write(f"\n{row.scenario.title}, {row.size} B ({unit[row.scenario.kind]}{pinned})\n")
+        value = statistics.median(row.values)
+        shown = (
+            f"{value:>9.1%}" if row.scenario.kind == "cpu" else f"{value:>9,.0f}" if value > 100 else f"{value:>9.1f}"
+        )
+        ratio = ""
+        if row.ratios:
+            lo, hi = min(row.ratios), max(row.ratios)
+            ratio = f"{statistics.median(row.ratios):5.2f}x ({lo:.2f}-{hi:.2f})"
+        recv_cpu = ""
+        if row.server_cpu and row.scenario.kind == "throughput":
+            per = statistics.median(row.server_cpu) / (settings.throughput_n - 1) * 1e6
+            recv_cpu = f"  receiver {per:.1f} us CPU/dgram"
+        out.write(f"  {row.label:<34}{shown}  {ratio:<20}{_verdict(row)}{recv_cpu}\n")
+
+
+def as_json(rows: list[Row], settings: Settings) -> dict[str, Any]:
+    return {
+        "settings": {
+            "throughput_n": settings.throughput_n,
+            "roundtrip_n": settings.roundtrip_n,
+            "blocked_ms": settings.blocked_ms,
+            "repeats": settings.repeats,
+            "cpus": len(os.sched_getaffinity(0)),
+        },
+        "results": [
+            {
+                "scenario": row.scenario.key,
+                "kind": row.scenario.kind,
+                "size": row.size,
+                "label": row.label,
+                "candidate": row.is_candidate,
+                "values": row.values,
+                "median": statistics.median(row.values),
+                "ratios": row.ratios,
+                "median_ratio": statistics.median(row.ratios) if row.ratios else None,
+                "target": list(row.scenario.target) if row.is_candidate else None,
+                "verdict": _verdict(row).split(" ")[0] or None,
+                "server_cpu_seconds": row.server_cpu,
+            }
+            for row in rows
+        ],
+    }

@@ -1,0 +1,431 @@
+"""One side of a benchmark scenario, run as a process of its own:
+
+    python -m genudp_bench.workers ROLE PATH N SIZE [CORE]
+
+A receiver or server binds PATH, prints ``READY`` and serves; a sender or client then runs.
+Each prints one line ``RESULT {json}``: ``count``, ``seconds`` (first to last datagram for a
+receiver; the whole run for a sender or client) and ``cpu`` (this process's CPU seconds over
+the same span). CORE pins the process to one CPU (round trips; see README.md).
+
+Raw roles use a plain blocking Python socket: the baseline. genudp roles use the public API only.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import socket
+import sys
+import threading
+import time
+from collections.abc import Callable
+from typing import Any
+
+import genudp
+
+_BUF = 65536
+
+
+def _cpu() -> float:
+    # CLOCK_PROCESS_CPUTIME_ID: all threads, to the nanosecond (os.times() counts 10 ms ticks).
+    return time.process_time()
+
+
+def _report(count: int, seconds: float, cpu: float, **extra: Any) -> None:
+    print("RESULT " + json.dumps({"count": count, "seconds": seconds, "cpu": cpu, **extra}), flush=True)
+
+
+def _ready() -> None:
+    print("READY", flush=True)
+
+
+def _bind_raw(path: str) -> socket.socket:
+    sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+    sock.bind(path)
+    return sock
+
+
+# -- receivers: count N datagrams, timed from the first ---------------------------------------
+
+
+def raw_recv(path: str, n: int, size: int) -> None:
+    sock = _bind_raw(path)
+    _ready()
+    buf = bytearray(_BUF)
+    recvfrom_into = sock.recvfrom_into
+    recvfrom_into(buf)
+    t0, c0 = time.perf_counter(), _cpu()
+    for _ in range(n - 1):
+        recvfrom_into(buf)
+    _report(n, time.perf_counter() - t0, _cpu() - c0)
+
+
+def genudp_recv(path: str, n: int, size: int) -> None:
+    sock = genudp.open(path=path, active=False)
+    _ready()
+    recv = sock.recv
+    recv()
+    t0, c0 = time.perf_counter(), _cpu()
+    for _ in range(n - 1):
+        recv()
+    _report(n, time.perf_counter() - t0, _cpu() - c0)
+
+
+def genudp_active(path: str, n: int, size: int) -> None:
+    genudp.open(path=path, active=True)
+    _ready()
+    receive = genudp.receive
+    receive()
+    t0, c0 = time.perf_counter(), _cpu()
+    for _ in range(n - 1):
+        receive()
+    _report(n, time.perf_counter() - t0, _cpu() - c0)
+
+
+def genudp_arecv(path: str, n: int, size: int) -> None:
+    async def main() -> None:
+        sock = genudp.open(path=path, active=False)
+        _ready()
+        arecv = sock.arecv
+        await arecv()
+        t0, c0 = time.perf_counter(), _cpu()
+        for _ in range(n - 1):
+            await arecv()
+        _report(n, time.perf_counter() - t0, _cpu() - c0)
+
+    asyncio.run(main())
+
+
+def asyncio_endpoint_recv(path: str, n: int, size: int) -> None:
+    """asyncio's own datagram transport (loop.create_datagram_endpoint)."""
+
+    async def main() -> None:
+        loop = asyncio.get_running_loop()
+        done: asyncio.Future[None] = loop.create_future()
+        state = {"count": 0, "t0": 0.0, "c0": 0.0}
+
+        class Protocol(asyncio.DatagramProtocol):
+            def datagram_received(self, data: bytes, addr: Any) -> None:
+                state["count"] += 1
+                if state["count"] == 1:
+                    state["t0"], state["c0"] = time.perf_counter(), _cpu()
+                elif state["count"] == n and not done.done():
+                    done.set_result(None)
+
+        sock = _bind_raw(path)
+        transport, _ = await loop.create_datagram_endpoint(Protocol, sock=sock)
+        _ready()
+        await done
+        _report(n, time.perf_counter() - state["t0"], _cpu() - state["c0"])
+        transport.close()
+
+    asyncio.run(main())
+
+
+def asyncio_sock_recvfrom(path: str, n: int, size: int) -> None:
+    """asyncio's low-level socket API (loop.sock_recvfrom, Python 3.11)."""
+
+    async def main() -> None:
+        loop = asyncio.get_running_loop()
+        sock = _bind_raw(path)
+        sock.setblocking(False)
+        _ready()
+        await loop.sock_recvfrom(sock, _BUF)
+        t0, c0 = time.perf_counter(), _cpu()
+        for _ in range(n - 1):
+            await loop.sock_recvfrom(sock, _BUF)
+        _report(n, time.perf_counter() - t0, _cpu() - c0)
+
+    asyncio.run(main())
+
+
+# -- senders ------------------------------------------------------------------------------------
+
+
+def raw_send(path: str, n: int, size: int) -> None:
+    sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+    data = b"x" * size
+    sendto = sock.sendto
+    t0, c0 = time.perf_counter(), _cpu()
+    for _ in range(n):
+        sendto(data, path)
+    _report(n, time.perf_counter() - t0, _cpu() - c0)
+
+
+def genudp_send(path: str, n: int, size: int) -> None:
+    sock = genudp.open(family="local", active=False)
+    data = b"x" * size
+    send = sock.send
+    t0, c0 = time.perf_counter(), _cpu()
+    for _ in range(n):
+        send(data, path)
+    _report(n, time.perf_counter() - t0, _cpu() - c0)
+
+
+def genudp_asend(path: str, n: int, size: int) -> None:
+    async def main() -> None:
+        sock = genudp.open(family="local", active=False)
+        data = b"x" * size
+        asend = sock.asend
+        t0, c0 = time.perf_counter(), _cpu()
+        for _ in range(n):
+            await asend(data, path)
+        _report(n, time.perf_counter() - t0, _cpu() - c0)
+
+    asyncio.run(main())
+
+
+# -- round trips: a server echoes; a client sends and waits for each reply -----------------------
+
+
+def raw_echo(path: str, n: int, size: int) -> None:
+    sock = _bind_raw(path)
+    _ready()
+    buf = bytearray(_BUF)
+    for _ in range(n):
+        got, source = sock.recvfrom_into(buf)
+        sock.sendto(buf[:got], source)
+    _report(n, 0.0, 0.0)
+
+
+def genudp_echo(path: str, n: int, size: int) -> None:
+    sock = genudp.open(path=path, active=False)
+    _ready()
+    recv, send = sock.recv, sock.send
+    for _ in range(n):
+        source, _, data = recv()
+        send(data, source)
+    _report(n, 0.0, 0.0)
+
+
+def genudp_echo_active(path: str, n: int, size: int) -> None:
+    sock = genudp.open(path=path, active=True)
+    _ready()
+    receive, send = genudp.receive, sock.send
+    for _ in range(n):
+        _, _, source, _, data = receive()
+        send(data, source)
+    _report(n, 0.0, 0.0)
+
+
+def genudp_echo_aio(path: str, n: int, size: int) -> None:
+    async def main() -> None:
+        sock = genudp.open(path=path, active=False)
+        _ready()
+        for _ in range(n):
+            source, _, data = await sock.arecv()
+            await sock.asend(data, source)
+        _report(n, 0.0, 0.0)
+
+    asyncio.run(main())
+
+
+def _run_async(main: Callable[[], Any], loop: str) -> None:
+    if loop == "uvloop":
+        import uvloop
+
+        with asyncio.Runner(loop_factory=uvloop.new_event_loop) as runner:
+            runner.run(main())
+    else:
+        asyncio.run(main())
+
+
+def asyncio_echo_sock(path: str, n: int, size: int) -> None:
+    """asyncio's low-level socket API: loop.sock_recvfrom + loop.sock_sendto."""
+
+    async def main() -> None:
+        loop = asyncio.get_running_loop()
+        sock = _bind_raw(path)
+        sock.setblocking(False)
+        _ready()
+        for _ in range(n):
+            data, source = await loop.sock_recvfrom(sock, _BUF)
+            await loop.sock_sendto(sock, data, source)
+        _report(n, 0.0, 0.0)
+
+    asyncio.run(main())
+
+
+def genudp_echo_uvloop(path: str, n: int, size: int) -> None:
+    async def main() -> None:
+        sock = genudp.open(path=path, active=False)
+        _ready()
+        for _ in range(n):
+            source, _, data = await sock.arecv()
+            await sock.asend(data, source)
+        _report(n, 0.0, 0.0)
+
+    _run_async(main, "uvloop")
+
+
+def _client_path(path: str) -> str:
+    return path + ".client"
+
+
+def raw_ping(path: str, n: int, size: int) -> None:
+    sock = _bind_raw(_client_path(path))
+    data, buf = b"p" * size, bytearray(_BUF)
+    t0, c0 = time.perf_counter(), _cpu()
+    for _ in range(n):
+        sock.sendto(data, path)
+        sock.recv_into(buf)
+    _report(n, time.perf_counter() - t0, _cpu() - c0)
+
+
+def genudp_ping(path: str, n: int, size: int) -> None:
+    sock = genudp.open(path=_client_path(path), active=False)
+    data = b"p" * size
+    send, recv = sock.send, sock.recv
+    t0, c0 = time.perf_counter(), _cpu()
+    for _ in range(n):
+        send(data, path)
+        recv()
+    _report(n, time.perf_counter() - t0, _cpu() - c0)
+
+
+def genudp_ping_active(path: str, n: int, size: int) -> None:
+    sock = genudp.open(path=_client_path(path), active=True)
+    data = b"p" * size
+    send, receive = sock.send, genudp.receive
+    t0, c0 = time.perf_counter(), _cpu()
+    for _ in range(n):
+        send(data, path)
+        receive()
+    _report(n, time.perf_counter() - t0, _cpu() - c0)
+
+
+def genudp_ping_aio(path: str, n: int, size: int) -> None:
+    async def main() -> None:
+        sock = genudp.open(path=_client_path(path), active=False)
+        data = b"p" * size
+        t0, c0 = time.perf_counter(), _cpu()
+        for _ in range(n):
+            await sock.asend(data, path)
+            await sock.arecv()
+        _report(n, time.perf_counter() - t0, _cpu() - c0)
+
+    asyncio.run(main())
+
+
+def asyncio_ping_sock(path: str, n: int, size: int) -> None:
+    async def main() -> None:
+        loop = asyncio.get_running_loop()
+        sock = _bind_raw(_client_path(path))
+        sock.setblocking(False)
+        data = b"p" * size
+        t0, c0 = time.perf_counter(), _cpu()
+        for _ in range(n):
+            await loop.sock_sendto(sock, data, path)
+            await loop.sock_recvfrom(sock, _BUF)
+        _report(n, time.perf_counter() - t0, _cpu() - c0)
+
+    asyncio.run(main())
+
+
+def genudp_ping_uvloop(path: str, n: int, size: int) -> None:
+    async def main() -> None:
+        sock = genudp.open(path=_client_path(path), active=False)
+        data = b"p" * size
+        t0, c0 = time.perf_counter(), _cpu()
+        for _ in range(n):
+            await sock.asend(data, path)
+            await sock.arecv()
+        _report(n, time.perf_counter() - t0, _cpu() - c0)
+
+    _run_async(main, "uvloop")
+
+
+# -- a sender kept waiting on a full destination ------------------------------------------------
+
+
+def _wait_until_asleep(tid: int) -> None:
+    """Until thread ``tid`` sleeps in the kernel (state S), as /proc reports."""
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        with open(f"/proc/self/task/{tid}/stat") as f:
+            if f.read().rsplit(")", 1)[1].split()[0] == "S":
+                return
+        time.sleep(0.001)  # sampling /proc until the sender sleeps
+    raise RuntimeError("the sender never went to sleep")
+
+
+def blocked_sender(path: str, n: int, size: int, use_asyncio: bool = False) -> None:
+    """Fill a receiver that nobody reads, start a send to it in a thread, and once that thread
+    sleeps, measure this whole process's CPU for ``n`` ms: the cost of a waiting sender, as a
+    share of one core. Then make room, and check the send completed."""
+    receiver = genudp.open(path=path, active=False)
+    sender = genudp.open(family="local", active=False)
+    while True:
+        try:
+            sender.send(b"f", path, timeout=0)
+        except genudp.Error:
+            break
+    done = threading.Event()
+    tids: list[int] = []
+
+    def send() -> None:
+        tids.append(threading.get_native_id())
+        if use_asyncio:
+            asyncio.run(sender.asend(b"x" * size, path))
+        else:
+            sender.send(b"x" * size, path)
+        done.set()
+
+    threading.Thread(target=send, daemon=True).start()
+    while not tids:
+        time.sleep(0.001)
+    _wait_until_asleep(tids[0])
+    t0, c0 = time.perf_counter(), _cpu()
+    time.sleep(n / 1000)  # the scenario: nobody reads for n ms
+    seconds, cpu = time.perf_counter() - t0, _cpu() - c0
+    receiver.recv(0)
+    if not done.wait(30):
+        raise RuntimeError("the waiting send did not complete once there was room")
+    _report(1, seconds, cpu)
+
+
+def blocked_sender_aio(path: str, n: int, size: int) -> None:
+    blocked_sender(path, n, size, use_asyncio=True)
+
+
+ROLES: dict[str, Callable[[str, int, int], None]] = {
+    f.__name__: f
+    for f in (
+        raw_recv,
+        genudp_recv,
+        genudp_active,
+        genudp_arecv,
+        asyncio_endpoint_recv,
+        asyncio_sock_recvfrom,
+        raw_send,
+        genudp_send,
+        genudp_asend,
+        raw_echo,
+        genudp_echo,
+        genudp_echo_active,
+        genudp_echo_aio,
+        raw_ping,
+        genudp_ping,
+        genudp_ping_active,
+        genudp_ping_aio,
+        asyncio_echo_sock,
+        asyncio_ping_sock,
+        genudp_echo_uvloop,
+        genudp_ping_uvloop,
+        blocked_sender,
+        blocked_sender_aio,
+    )
+}
+
+
+def main(argv: list[str]) -> int:
+    role, path, n, size = argv[0], argv[1], int(argv[2]), int(argv[3])
+    if len(argv) > 4:
+        os.sched_setaffinity(0, {int(argv[4])})
+    ROLES[role](path, n, size)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
