@@ -10,6 +10,7 @@ See README.md in this directory for the scenarios, the targets, and how to read 
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import os
 import statistics
@@ -217,15 +218,20 @@ def measure(scenario: Scenario, pair: Pair, size: int, settings: Settings) -> Me
     return Measurement(out["cpu"] / out["seconds"], None, out["cpu"])
 
 
+def _runnable(pair: Pair) -> bool:
+    """uvloop is a development dependency, not genudp's: without it its pairs are left out."""
+    return "uvloop" not in pair.client or importlib.util.find_spec("uvloop") is not None
+
+
 def run(settings: Settings, progress: TextIO | None = None) -> list[Row]:
     scenarios = [s for s in SCENARIOS if not settings.only or s.key in settings.only]
     plan = [(s, size) for s in scenarios for size in s.sizes]
     rows: list[Row] = []
-    total = sum(settings.repeats * (1 + len(s.others) + (s.baseline is not None)) for s, _ in plan)
+    total = sum(settings.repeats * (1 + sum(map(_runnable, s.others)) + (s.baseline is not None)) for s, _ in plan)
     done = 0
     started = time.monotonic()
     for scenario, size in plan:
-        pairs = [p for p in (scenario.baseline, scenario.candidate, *scenario.others) if p is not None]
+        pairs = [p for p in (scenario.baseline, scenario.candidate, *scenario.others) if p is not None and _runnable(p)]
         mine = [Row(scenario, size, p.label, p is scenario.candidate) for p in pairs]
         rows.extend(mine)
         for _ in range(settings.repeats):
@@ -271,9 +277,12 @@ def report(rows: list[Row], settings: Settings, out: TextIO) -> None:
     except OSError:
         qlen = "?"
     out.write(
-        f"genudp bench: {settings.repeats} repeats, medians (spread lowest-highest); {cpus} CPUs, "
+        f"genudp bench: {settings.repeats} repeat{'s' if settings.repeats != 1 else ''}, medians (spread "
+        f"lowest-highest); {cpus} CPUs, "
         f"net.unix.max_dgram_qlen {qlen}; Unix-domain path, separate processes\n"
     )
+    if importlib.util.find_spec("uvloop") is None:
+        out.write("(uvloop is not installed: its comparisons are left out; pip install uvloop)\n")
     current = None
     for row in rows:
         key = (row.scenario.key, row.size)
