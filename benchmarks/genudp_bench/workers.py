@@ -209,18 +209,6 @@ def genudp_echo_active(path: str, n: int, size: int) -> None:
     _report(n, 0.0, 0.0)
 
 
-def genudp_echo_aio(path: str, n: int, size: int) -> None:
-    async def main() -> None:
-        sock = genudp.open(path=path, active=False)
-        _ready()
-        for _ in range(n):
-            source, _, data = await sock.arecv()
-            await sock.asend(data, source)
-        _report(n, 0.0, 0.0)
-
-    asyncio.run(main())
-
-
 def _run_async(main: Callable[[], Any], loop: str) -> None:
     if loop == "uvloop":
         import uvloop
@@ -247,7 +235,7 @@ def asyncio_echo_sock(path: str, n: int, size: int) -> None:
     asyncio.run(main())
 
 
-def genudp_echo_uvloop(path: str, n: int, size: int) -> None:
+def _echo_aio(path: str, n: int, loop: str) -> None:
     async def main() -> None:
         sock = genudp.open(path=path, active=False)
         _ready()
@@ -256,7 +244,15 @@ def genudp_echo_uvloop(path: str, n: int, size: int) -> None:
             await sock.asend(data, source)
         _report(n, 0.0, 0.0)
 
-    _run_async(main, "uvloop")
+    _run_async(main, loop)
+
+
+def genudp_echo_aio(path: str, n: int, size: int) -> None:
+    _echo_aio(path, n, "asyncio")
+
+
+def genudp_echo_uvloop(path: str, n: int, size: int) -> None:
+    _echo_aio(path, n, "uvloop")
 
 
 def _client_path(path: str) -> str:
@@ -295,19 +291,6 @@ def genudp_ping_active(path: str, n: int, size: int) -> None:
     _report(n, time.perf_counter() - t0, _cpu() - c0)
 
 
-def genudp_ping_aio(path: str, n: int, size: int) -> None:
-    async def main() -> None:
-        sock = genudp.open(path=_client_path(path), active=False)
-        data = b"p" * size
-        t0, c0 = time.perf_counter(), _cpu()
-        for _ in range(n):
-            await sock.asend(data, path)
-            await sock.arecv()
-        _report(n, time.perf_counter() - t0, _cpu() - c0)
-
-    asyncio.run(main())
-
-
 def asyncio_ping_sock(path: str, n: int, size: int) -> None:
     async def main() -> None:
         loop = asyncio.get_running_loop()
@@ -323,7 +306,7 @@ def asyncio_ping_sock(path: str, n: int, size: int) -> None:
     asyncio.run(main())
 
 
-def genudp_ping_uvloop(path: str, n: int, size: int) -> None:
+def _ping_aio(path: str, n: int, size: int, loop: str) -> None:
     async def main() -> None:
         sock = genudp.open(path=_client_path(path), active=False)
         data = b"p" * size
@@ -333,7 +316,15 @@ def genudp_ping_uvloop(path: str, n: int, size: int) -> None:
             await sock.arecv()
         _report(n, time.perf_counter() - t0, _cpu() - c0)
 
-    _run_async(main, "uvloop")
+    _run_async(main, loop)
+
+
+def genudp_ping_aio(path: str, n: int, size: int) -> None:
+    _ping_aio(path, n, size, "asyncio")
+
+
+def genudp_ping_uvloop(path: str, n: int, size: int) -> None:
+    _ping_aio(path, n, size, "uvloop")
 
 
 # -- a sender kept waiting on a full destination ------------------------------------------------

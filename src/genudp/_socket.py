@@ -776,8 +776,11 @@ class Socket:
             raise error_from_oserror(exc) from None
         finally:
             self._end_recv(got, len(buf))
+        return self._result(got, source, anc, view)
+
+    def _result(self, got: int, source: Any, anc: dict[str, int] | None, view: memoryview) -> tuple[Any, ...]:
         address, port = self._convert(source)
-        if creds:
+        if self._credentials:
             return address, port, anc, view[:got].tobytes()
         return address, port, view[:got].tobytes()
 
@@ -830,10 +833,7 @@ class Socket:
             raise error_from_oserror(exc) from None
         finally:
             self._end_recv(got, len(buf))
-        address, port = self._convert(source)
-        if creds:
-            return address, port, anc, view[:got].tobytes()
-        return address, port, view[:got].tobytes()
+        return self._result(got, source, anc, view)
 
     async def _readable(self, timeout: float | None) -> None:
         """Until the socket may be readable, ``timeout`` passes, or close() (in an event loop).

@@ -17,6 +17,7 @@ import pytest
 
 import genudp
 import genudp.aio
+from tests.datagrams import drain, fill
 from tests.runtimes import Asyncio, Runtime, make, uvloop_available
 
 #: The issue's figure for the loop's lateness while a send waits is 5 ms; a loaded 2-core CI
@@ -51,22 +52,7 @@ def _full(tmp: Path) -> tuple[genudp.Socket, genudp.Socket, str, int]:
     path = str(tmp / "r.sock")
     r = genudp.open(path=path, active=False)
     s = genudp.open(family="local", active=False)
-    n = 0
-    while True:
-        try:
-            s.send(b"fill", path, timeout=0)
-        except genudp.Error:
-            return r, s, path, n
-        n += 1
-
-
-def _drain(sock: genudp.Socket) -> list[bytes]:
-    got = []
-    while True:
-        try:
-            got.append(sock.recv(0)[-1])
-        except genudp.Timeout:
-            return got
+    return r, s, path, fill(s, path)
 
 
 # -- cancellation ----------------------------------------------------------------------------
@@ -80,10 +66,10 @@ def test_cancelled_in_asend_the_datagram_was_not_sent(loop_runtime: Asyncio, tmp
         pending.task.cancel()
         with pytest.raises(asyncio.CancelledError):
             await pending.task
-        assert _drain(r) == [b"fill"] * n, "a cancelled asend must not have sent its datagram"
+        assert drain(r) == [b"fill"] * n, "a cancelled asend must not have sent its datagram"
         # The socket is fine afterwards: the next send goes through, once.
         await s.asend(b"after", path)
-        assert _drain(r) == [b"after"]
+        assert drain(r) == [b"after"]
         assert s.info()["errors"] == {"eagain": 1}, "only the fill's refusal; cancelling is no error"
 
     run(loop_runtime, body)
@@ -201,9 +187,9 @@ def test_the_loop_stays_responsive_while_a_send_waits(loop_runtime: Asyncio, tmp
         pending = await loop_runtime.start_send(s, b"waiting", path)
         await tick  # 0.5 s of ticks while the send waits
         assert not pending.done, "the send should still be waiting: nobody read the receiver"
-        got = _drain(r)
+        got = drain(r)
         await loop_runtime.outcome(pending)
-        got += _drain(r)
+        got += drain(r)
         assert pending.error is None and got == [b"fill"] * n + [b"waiting"]
         worst = max(lateness)
         print(f"{loop_runtime.name}: a 10 ms ticker was at most {worst * 1000:.2f} ms late while a send waited")
@@ -221,10 +207,10 @@ def test_blocking_calls_in_a_task_say_which_awaitable_to_use(loop_runtime: Async
             genudp.open(ip="127.0.0.1", active=False).recv(1)
         with pytest.raises(RuntimeError, match=r"asend.*|not sent"):
             s.send(b"would block", path)
-        assert _drain(r) == [b"fill"] * n, "the refused send did not send"
+        assert drain(r) == [b"fill"] * n, "the refused send did not send"
         # What needs no wait works from a task too.
         s.send(b"room now", path)
-        assert _drain(r) == [b"room now"]
+        assert drain(r) == [b"room now"]
 
     run(loop_runtime, body)
 
@@ -354,7 +340,7 @@ def test_many_tasks_sending_to_one_full_destination_all_finish(loop_runtime: Asy
         while len(got) < n + 200:
             got.append((await r.arecv(30))[2])
         await asyncio.gather(*tasks)
-        assert _drain(r) == []
+        assert drain(r) == []
         per_sender = [[g for g in got if g.startswith(b"%d:" % i)] for i in range(4)]
         assert all(p == [b"%d:%d" % (i, j) for j in range(50)] for i, p in enumerate(per_sender)), "lost or reordered"
         for sock in senders:

@@ -23,32 +23,12 @@ import pytest
 
 import genudp
 from tests.blocking import wait_blocked, wait_tid_blocked
+from tests.datagrams import drain, fill
 
 # The issue's figure is 1 % of a core for a sender blocked 2 s (measured here: 0.3-0.4 %, the
 # 25 slice wake-ups a second of a kernel wait); on a loaded 2-core machine this asserts 3 %
 # (DESIGN.md §6), which a spinning sender (~100 %) could not meet.
 BLOCKED_SECONDS = 2.0
-
-
-def fill(sender: genudp.Socket, dest: Any, payload: bytes = b"fill") -> int:
-    """Send until the destination (or our buffer) is full; return how many were sent."""
-    n = 0
-    while True:
-        try:
-            sender.send(payload, dest, timeout=0)
-        except genudp.Error as exc:
-            assert exc.reason == "eagain", exc
-            return n
-        n += 1
-
-
-def drain(receiver: genudp.Socket) -> list[bytes]:
-    out = []
-    while True:
-        try:
-            out.append(receiver.recv(timeout=0)[2])
-        except genudp.Timeout:
-            return out
 
 
 @pytest.fixture

@@ -15,6 +15,7 @@ from typing import Any
 import pytest
 
 import genudp
+from tests.datagrams import drain, fill
 from tests.integration.conftest import Maker
 from tests.runtimes import Runtime
 
@@ -24,27 +25,6 @@ LONG = b"L" * 60000
 def _cpu() -> float:
     usage = resource.getrusage(resource.RUSAGE_SELF)
     return usage.ru_utime + usage.ru_stime
-
-
-def _fill(sock: genudp.Socket, dest: Any, data: bytes = b"fill") -> int:
-    n = 0
-    while True:
-        try:
-            sock.send(data, dest, timeout=0)
-        except genudp.Error as exc:
-            assert exc.reason == "eagain"
-            return n
-        n += 1
-        assert n < 10_000, "the destination never filled"
-
-
-def _drain(sock: genudp.Socket) -> list[bytes]:
-    got = []
-    while True:
-        try:
-            got.append(sock.recv(0)[-1])
-        except genudp.Timeout:
-            return got
 
 
 def test_send_and_recv(runtime: Runtime, make_pair: Maker, kind: str) -> None:
@@ -118,7 +98,7 @@ def test_timeout_zero_is_eagain_and_t_is_timeout_and_neither_sends(runtime: Runt
         path = str(tmp_sock_dir / "r.sock")
         r = genudp.open(path=path, active=False)
         s = genudp.open(family="local", active=False)
-        n = _fill(s, path)
+        n = fill(s, path)
         with pytest.raises(genudp.Error) as eagain:
             await runtime.send(s, b"zero", path, timeout=0)
         assert eagain.value.reason == "eagain"
@@ -127,7 +107,7 @@ def test_timeout_zero_is_eagain_and_t_is_timeout_and_neither_sends(runtime: Runt
             await runtime.send(s, b"later", path, timeout=0.2)
         assert timed_out.value.reason == "timeout"
         assert 0.15 <= time.monotonic() - started < 10
-        assert _drain(r) == [b"fill"] * n, "neither refused datagram was sent"
+        assert drain(r) == [b"fill"] * n, "neither refused datagram was sent"
 
     runtime.run(body)
 
@@ -143,7 +123,7 @@ def test_a_waiting_send_completes_exactly_once_using_no_cpu(runtime: Runtime, tm
             s.connect(where)
             dest = None
         payload = b"x" * 10000 if how == "own-send-buffer" else b"fill"
-        n = _fill(s, dest, payload)
+        n = fill(s, dest, payload)
         pending = await runtime.start_send(s, b"last", dest)
         assert pending.waiting and not pending.done
         cpu = _cpu()
@@ -155,7 +135,7 @@ def test_a_waiting_send_completes_exactly_once_using_no_cpu(runtime: Runtime, tm
             if len(got) > n:
                 break
         await runtime.outcome(pending)
-        got += _drain(r)
+        got += drain(r)
         assert pending.error is None, pending.error
         assert got == [payload] * n + [b"last"], "every datagram exactly once, the waiting one last"
         assert s.info()["eagain_waits"] == 1
@@ -170,7 +150,7 @@ def test_close_wakes_a_waiting_send_and_it_was_not_sent(runtime: Runtime, tmp_so
         path = str(tmp_sock_dir / "r.sock")
         r = genudp.open(path=path, active=False)
         s = genudp.open(family="local", active=False)
-        n = _fill(s, path)
+        n = fill(s, path)
         pending = await runtime.start_send(s, b"never", path)
         closed_at = time.monotonic()
         s.close()
@@ -179,7 +159,7 @@ def test_close_wakes_a_waiting_send_and_it_was_not_sent(runtime: Runtime, tmp_so
         assert isinstance(pending.error, genudp.Error) and pending.error.reason == "closed", pending.error
         print(f"{runtime.name}: close woke a waiting send after {woke * 1000:.1f} ms")
         assert woke < 5, "close must wake a waiting send promptly (40 ms by design; 5 s for a loaded machine)"
-        assert _drain(r) == [b"fill"] * n
+        assert drain(r) == [b"fill"] * n
 
     runtime.run(body)
 
