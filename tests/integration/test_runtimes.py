@@ -7,7 +7,9 @@ main task) owns them.
 
 from __future__ import annotations
 
+import os
 import resource
+import socket
 import time
 from pathlib import Path
 from typing import Any
@@ -201,5 +203,126 @@ def test_only_the_owner_receives(runtime: Runtime) -> None:
         owner = genudp.self()
         assert genudp.spawn(other).join(30)
         assert await runtime.receive(timeout=30) == "not_owner"
+
+    runtime.run(body)
+
+
+def test_receiver_closed_or_killed_while_a_send_waits(runtime: Runtime, tmp_sock_dir: Path) -> None:
+    async def body() -> None:
+        # genudp's receiver unlinks its file on close: "enoent". A raw socket closed like a
+        # killed process leaves the file: "econnrefused". Either way at once, not sent.
+        for how, expected in (("closed", "enoent"), ("killed", "econnrefused")):
+            path = str(tmp_sock_dir / f"{how}.sock")
+            raw = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+            receiver = genudp.open(path=path, active=False) if how == "closed" else None
+            if receiver is None:
+                raw.bind(path)
+            s = genudp.open(family="local", active=False)
+            fill(s, path)
+            pending = await runtime.start_send(s, b"orphan", path)
+            gone_at = time.monotonic()
+            if receiver is not None:
+                receiver.close()
+            raw.close()
+            await runtime.outcome(pending)
+            assert isinstance(pending.error, genudp.Error) and pending.error.reason == expected, pending.error
+            assert time.monotonic() - gone_at < 5, "the sender must learn at once (1 s by design)"
+            s.close()
+
+    runtime.run(body)
+
+
+def test_a_waiting_send_reaches_a_new_receiver_bound_at_the_same_path(runtime: Runtime, tmp_sock_dir: Path) -> None:
+    async def body() -> None:
+        path = str(tmp_sock_dir / "r.sock")
+        old = genudp.open(path=path, active=False)
+        s = genudp.open(family="local", active=False)
+        n = fill(s, path)
+        pending = await runtime.start_send(s, b"to the new one", path)
+        # The old receiver stays alive and full; a new one takes over the path.
+        os.unlink(path)
+        new = genudp.open(path=path, active=False)
+        await runtime.outcome(pending)
+        assert pending.error is None, pending.error
+        assert await runtime.recv(new, 30) == (None, 0, b"to the new one")
+        assert drain(old) == [b"fill"] * n
+
+    runtime.run(body)
+
+
+def test_connect_filters_and_sends_without_a_destination(runtime: Runtime, tmp_sock_dir: Path) -> None:
+    async def body() -> None:
+        r = genudp.open(path=str(tmp_sock_dir / "r.sock"), active=False)
+        chosen = genudp.open(path=str(tmp_sock_dir / "chosen.sock"), active=False)
+        other = genudp.open(path=str(tmp_sock_dir / "other.sock"), active=False)
+        r.connect(str(tmp_sock_dir / "chosen.sock"))
+        with pytest.raises(genudp.Error) as refused:
+            await runtime.send(other, b"not you", str(tmp_sock_dir / "r.sock"))
+        assert refused.value.reason == "eperm"
+        await runtime.send(chosen, b"you", str(tmp_sock_dir / "r.sock"))
+        assert await runtime.recv(r, 30) == (str(tmp_sock_dir / "chosen.sock"), 0, b"you")
+        await runtime.send(r, b"back")  # the connected peer is the default destination
+        assert await runtime.recv(chosen, 30) == (str(tmp_sock_dir / "r.sock"), 0, b"back")
+        with pytest.raises(genudp.Error) as unconnected:
+            await runtime.send(other, b"nowhere")
+        assert unconnected.value.reason == "enotconn"
+
+    runtime.run(body)
+
+
+def test_send_errors_name_what_went_wrong(runtime: Runtime, tmp_sock_dir: Path) -> None:
+    async def body() -> None:
+        s = genudp.open(family="local", active=False)
+        with pytest.raises(genudp.Error) as missing:
+            await runtime.send(s, b"x", str(tmp_sock_dir / "nobody.sock"))
+        assert missing.value.reason == "enoent"
+        r = genudp.open(path=str(tmp_sock_dir / "r.sock"), active=False)
+        with pytest.raises(genudp.Error) as big:
+            await runtime.send(s, b"x" * 10_000_000, str(tmp_sock_dir / "r.sock"))
+        assert big.value.reason == "emsgsize" and "sndbuf" in str(big.value)
+        with pytest.raises(TypeError, match="bytes, bytearray or memoryview"):
+            await runtime.send(s, "text", str(tmp_sock_dir / "r.sock"))  # type: ignore[arg-type]
+        assert drain(r) == []
+        u = genudp.open(ip="127.0.0.1", active=False)
+        with pytest.raises(genudp.Error) as udp_big:
+            await runtime.send(u, b"x" * 70_000, ("127.0.0.1", 9))
+        assert udp_big.value.reason == "emsgsize" and "65507" in str(udp_big.value)
+
+    runtime.run(body)
+
+
+def test_credentials_come_with_recv(runtime: Runtime, tmp_sock_dir: Path) -> None:
+    async def body() -> None:
+        r = genudp.open(path=str(tmp_sock_dir / "r.sock"), active=False, credentials=True)
+        s = genudp.open(path=str(tmp_sock_dir / "s.sock"), active=False)
+        await runtime.send(s, b"who", str(tmp_sock_dir / "r.sock"))
+        address, port, anc, data = await runtime.recv(r, 30)
+        assert (address, port, data) == (str(tmp_sock_dir / "s.sock"), 0, b"who")
+        assert anc == {"pid": os.getpid(), "uid": os.getuid(), "gid": os.getgid()}
+
+    runtime.run(body)
+
+
+def test_controlling_process_carries_pending_messages_in_order(runtime: Runtime) -> None:
+    def new_owner(parent: genudp.Pid) -> None:
+        got = [genudp.receive(timeout=30) for _ in range(4)]
+        parent.send(("new owner got", [m[-1] if m[0] == "udp" else m[0] for m in got]))
+
+    async def body() -> None:
+        r = genudp.open(ip="127.0.0.1", active=2)
+        s = genudp.open(ip="127.0.0.1", active=False)
+        for data in (b"1", b"2", b"3"):
+            await runtime.send(s, data, r.sockname())
+        first = await runtime.receive(timeout=30)
+        assert first[-1] == b"1"
+        # b"2" and udp_passive sit in this process's mailbox; b"3" is still in the socket.
+        assert await runtime.receive(lambda m: m[0] == "udp_passive", timeout=30) == ("udp_passive", r)
+        genudp.self().send(("udp_passive", r))  # put it back: it must move, in order
+        pid = genudp.spawn(new_owner, genudp.self())
+        r.controlling_process(pid)
+        r.setopts(active=1)
+        got = await runtime.receive(lambda m: m[0] == "new owner got", timeout=30)
+        assert got == ("new owner got", [b"2", "udp_passive", b"3", "udp_passive"])
+        assert pid.join(30)
 
     runtime.run(body)
