@@ -451,10 +451,11 @@ def send(pid: Pid, message: object) -> None:
     pid._mailbox.put(message)
 
 
-def _in_event_loop() -> bool:
-    # No import: if asyncio was never imported, no event loop can be running.
+def running_loop() -> Any:
+    """The asyncio event loop running in this thread, or None. No import: if asyncio was never
+    imported, no event loop can be running."""
     asyncio = sys.modules.get("asyncio")
-    return asyncio is not None and asyncio._get_running_loop() is not None
+    return None if asyncio is None else asyncio._get_running_loop()
 
 
 def receive(match: Callable[[Any], object] | None = None, timeout: float | None = None) -> Any:
@@ -482,7 +483,7 @@ def receive(match: Callable[[Any], object] | None = None, timeout: float | None 
         return message
     if limit == 0:
         raise Timeout("no matching message in the mailbox")
-    if _in_event_loop():
+    if running_loop() is not None:
         raise RuntimeError(
             "genudp.receive() blocks its thread and would stall the running event loop; "
             "in a task use `await genudp.aio.receive(...)`"

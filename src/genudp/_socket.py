@@ -50,7 +50,6 @@ import select
 import socket as _socket_mod
 import stat
 import struct
-import sys as _sys
 import threading
 import time
 from _thread import get_ident as _get_ident
@@ -87,7 +86,7 @@ from ._options import (
     delivery_budget,
     set_active,
 )
-from ._process import Pid, _in_event_loop, current
+from ._process import Pid, current, running_loop
 
 __all__ = ("Socket", "open")
 
@@ -226,9 +225,9 @@ class Socket:
         # Mailbox high/low watermarks (messages): see _hub_readable.
         self._high, self._low = watermarks
         self._paused = False
-        # sent, bytes_sent, received, bytes_received, eagain_waits, wait_seconds, truncated,
-        # (unused: see _send_counters), (unused), received, bytes_received (the hub's),
-        # eagain_waits, wait_seconds, truncated, wait_cpu_seconds, eintr_retries, pauses
+        # Under the lock: (unused, unused: sends count in _send_counters), received and
+        # bytes_received (by the hub), eagain_waits, wait_seconds, truncated (by the hub),
+        # wait_cpu_seconds, eintr_retries, pauses
         self._counters = [0, 0, 0, 0, 0, 0.0, 0, 0.0, 0, 0]
         self._errors: dict[str, int] = {}
         # received, bytes_received, truncated by recv/arecv: written by the owner's thread only.
@@ -372,9 +371,9 @@ class Socket:
         direct = 0.0
         try:
             if (
-                self._direct
+                self._direct > 0
                 and (timeout is None or (timeout is _UNSET and self._send_timeout is None))
-                and not _in_event_loop()
+                and running_loop() is None
             ):
                 direct = time.monotonic()
                 sent = self._send_direct(data, dest)
@@ -418,7 +417,7 @@ class Socket:
         a sender kept busy by a slow receiver would pay it every time. The call blocks for at
         most a slice (SO_SNDTIMEO); then the counted wait takes over. Every ``_DIRECT_RUN``
         sends the socket probes again. Never inside a running event loop, which it would block."""
-        self._direct -= 1
+        self._direct -= 1  # a hint: a lost update between threads only moves the next probe
         try:
             return self._sock.send(data) if dest is None else self._sock.sendto(data, dest)
         except BlockingIOError:
@@ -537,7 +536,7 @@ class Socket:
 
     def _send_wait(self, data: Bytes, dest: Any, timeout: float | _Unset | None) -> int:
         limit = self._wait_limit(timeout)
-        if _in_event_loop():
+        if running_loop() is not None:
             raise RuntimeError(
                 "the destination is full and send() would block the running event loop (not sent); "
                 "in a task use `await sock.asend(...)`"
@@ -715,7 +714,7 @@ class Socket:
             raise Error("not_owner", f"only the owner {self._owner!r} may recv on this socket")
         if self._mode is not False:
             raise Error("einval", f"recv needs a passive socket (active=False); this one is active={self._mode!r}")
-        if _in_event_loop():
+        if running_loop() is not None:
             return self._recv(None)  # raises if it would have to wait
         users = self._users
         users.append(None)  # see _enter
@@ -751,7 +750,7 @@ class Socket:
         creds = self._credentials
         anc: dict[str, int] | None = None
         try:
-            if limit is None and not _in_event_loop():
+            if limit is None and running_loop() is None:
                 # Waits in the kernel (see recv).
                 if creds:
                     got, source, anc = _recv_credentials(self._sock, buf, _TRUNC_WAIT)
@@ -865,7 +864,7 @@ class Socket:
     def _recv_wait(self, buf: mmap.mmap, limit: float | None) -> tuple[int, Any, dict[str, int] | None]:
         if limit == 0:
             raise Timeout("no datagram waiting")
-        if _in_event_loop():
+        if running_loop() is not None:
             raise RuntimeError("recv() would block the running event loop; in a task use `await sock.arecv(...)`")
         deadline = None if limit is None else time.monotonic() + limit
         efd = self._eventfd()
@@ -1383,7 +1382,7 @@ class _AioReader:
         try:
             if loop.is_closed():
                 raise RuntimeError("closed")
-            if _running_loop() is loop:
+            if running_loop() is loop:
                 loop.call_soon(self._drop)
             else:
                 loop.call_soon_threadsafe(self._drop)
@@ -1394,15 +1393,10 @@ class _AioReader:
                 self.sock._users.pop()
 
 
-def _running_loop() -> Any:
-    asyncio = _sys.modules.get("asyncio")
-    return None if asyncio is None else asyncio._get_running_loop()
-
-
-async def _loop_wait(readers: list[int], writers: list[int], timeout: float | None, dup: bool = True) -> bool:
+async def _loop_wait(readers: list[int], writers: list[int], timeout: float | None) -> bool:
     """In the running event loop: until one of the fds is ready (True) or ``timeout`` seconds
-    pass (False). With ``dup``, each fd is watched through a duplicate of it, since a loop keeps
-    one callback per fd and several tasks may wait on one socket."""
+    pass (False). Each fd is watched through a duplicate of it, since a loop keeps one callback
+    per fd and several tasks may wait on one socket."""
     import asyncio  # only asyncio users pay for the import
 
     loop = asyncio.get_running_loop()
@@ -1417,7 +1411,7 @@ async def _loop_wait(readers: list[int], writers: list[int], timeout: float | No
     try:
         for reading, fds in ((True, readers), (False, writers)):
             for fd in fds:
-                watched = os.dup(fd) if dup else fd
+                watched = os.dup(fd)
                 added.append((reading, watched))
                 (loop.add_reader if reading else loop.add_writer)(watched, ready)
         if timeout is not None:
@@ -1428,8 +1422,7 @@ async def _loop_wait(readers: list[int], writers: list[int], timeout: float | No
             timer.cancel()
         for reading, watched in added:
             (loop.remove_reader if reading else loop.remove_writer)(watched)
-            if dup:
-                os.close(watched)
+            os.close(watched)
 
 
 def _bounded(timer: float | None, deadline: float | None) -> float | None:

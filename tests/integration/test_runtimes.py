@@ -129,7 +129,7 @@ def test_a_waiting_send_completes_exactly_once_using_no_cpu(runtime: Runtime, tm
         pending = await runtime.start_send(s, b"last", dest)
         assert pending.waiting and not pending.done
         cpu = _cpu()
-        await runtime.sleep(1.0)  # the scenario: a sender kept waiting for a second
+        await runtime.sleep(1.0)  # deliberate: the scenario is a sender kept waiting for a second
         share = _cpu() - cpu
         got = []
         while not pending.done:
