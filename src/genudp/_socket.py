@@ -841,9 +841,7 @@ class Socket:
         four epoll_ctl calls and most of a round trip); it is dropped when data arrives with no
         task waiting, so that a level-triggered readiness nobody consumes cannot spin the loop.
         """
-        import asyncio
-
-        loop = asyncio.get_running_loop()
+        loop = running_loop()
         reader = self._aio
         if reader is None or reader.loop is not loop:
             if reader is not None:
@@ -1351,8 +1349,9 @@ class _AioReader:
         return future
 
     def forget(self, future: Any) -> None:
-        with contextlib.suppress(ValueError):
-            self.waiters.remove(future)
+        waiters = self.waiters
+        if future in waiters:  # not when _readable resolved it (it took the whole list)
+            waiters.remove(future)
 
     def _readable(self) -> None:
         waiters = self.waiters
