@@ -326,3 +326,54 @@ def test_controlling_process_carries_pending_messages_in_order(runtime: Runtime)
         assert pid.join(30)
 
     runtime.run(body)
+
+
+def test_an_active_stream_arrives_whole_and_in_order(runtime: Runtime, make_pair: Maker, kind: str) -> None:
+    """The hub delivers into a thread's or a task's mailbox alike: nothing lost or reordered."""
+
+    async def body() -> None:
+        p = make_pair(active=True)
+        total = 2000 if kind.startswith("local") else 200  # UDP: stay far below the kernel queue
+
+        def stream(sender: genudp.Socket, dest: Any) -> None:
+            for i in range(total):
+                sender.send(b"%d" % i, dest)
+
+        # Another process sends (it waits whenever the receiver is full), while this one takes.
+        s = p.sender
+        s.controlling_process(pid := genudp.spawn(stream, s, p.dest))
+        got = [(await runtime.receive(timeout=60))[-1] for _ in range(total)]
+        assert got == [b"%d" % i for i in range(total)]
+        assert pid.join(60)
+
+    runtime.run(body)
+
+
+def test_a_local_flood_into_a_slow_owner_is_held_back_and_nothing_is_lost(runtime: Runtime, tmp_sock_dir: Path) -> None:
+    """Mailbox watermarks work for a task's mailbox as for a thread's: the hub pauses at the high
+    watermark, the sender waits, and taking the mailbox down to the low one resumes reading."""
+
+    async def body() -> None:
+        path = str(tmp_sock_dir / "flood.sock")
+        high, low, total = 300, 100, 3000
+        r = genudp.open(path=path, active=True, high_msgq_watermark=high, low_msgq_watermark=low)
+
+        def flood() -> None:
+            with genudp.open(family="local", active=False) as s:
+                for i in range(total):
+                    s.send(b"%d" % i, path)
+
+        sender = genudp.spawn(flood)
+        # Nothing is taken until the hub has paused the socket: the mailbox holds the backlog.
+        deadline = time.monotonic() + 30
+        while not r.info()["paused"]:
+            assert time.monotonic() < deadline, "the hub never paused the flooded socket"
+            await runtime.sleep(0.001)  # deliberate: sampling the socket's state until it pauses
+        backlog = genudp.self().info()["message_queue_len"]
+        assert high <= backlog <= high + 64, backlog
+        got = [(await runtime.receive(timeout=60))[-1] for _ in range(total)]
+        assert got == [b"%d" % i for i in range(total)]
+        assert sender.join(60)
+        assert r.info()["pauses"] >= 1 and not r.info()["paused"]
+
+    runtime.run(body)
