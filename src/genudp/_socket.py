@@ -747,24 +747,16 @@ class Socket:
         self._begin_recv()
         got = -1
         buf, view = _buffer()
-        creds = self._credentials
         anc: dict[str, int] | None = None
         try:
             if limit is None and running_loop() is None:
-                # Waits in the kernel (see recv).
-                if creds:
-                    got, source, anc = _recv_credentials(self._sock, buf, _TRUNC_WAIT)
-                else:
-                    got, source = self._sock.recvfrom_into(buf, 0, _TRUNC_WAIT)
+                got, source, anc = self._read(buf, _TRUNC_WAIT)  # waits in the kernel (see recv)
                 if self._state:
                     got = -1
                     raise Error("closed", "the socket was closed while waiting")
             else:
                 try:
-                    if creds:
-                        got, source, anc = _recv_credentials(self._sock, buf)
-                    else:
-                        got, source = self._sock.recvfrom_into(buf, 0, _MSG_TRUNC)
+                    got, source, anc = self._read(buf)
                 except BlockingIOError:
                     pass
                 if got < 0:
@@ -776,6 +768,14 @@ class Socket:
         finally:
             self._end_recv(got, len(buf))
         return self._result(got, source, anc, view)
+
+    def _read(self, buf: mmap.mmap, flags: int = _MSG_TRUNC) -> tuple[int, Any, dict[str, int] | None]:
+        """One datagram into ``buf``: (length, source, credentials or None). Non-blocking unless
+        ``flags`` says otherwise. (The hub's batch loop inlines this: it runs per datagram.)"""
+        if self._credentials:
+            return _recv_credentials(self._sock, buf, flags)
+        got, source = self._sock.recvfrom_into(buf, 0, flags)
+        return got, source, None
 
     def _result(self, got: int, source: Any, anc: dict[str, int] | None, view: memoryview) -> tuple[Any, ...]:
         address, port = self._convert(source)
@@ -808,16 +808,12 @@ class Socket:
         self._begin_recv()
         got = -1
         buf, view = _buffer()
-        creds = self._credentials
         anc: dict[str, int] | None = None
         try:
             deadline = None if limit is None else time.monotonic() + limit
             while True:
                 try:
-                    if creds:
-                        got, source, anc = _recv_credentials(self._sock, buf)
-                    else:
-                        got, source = self._sock.recvfrom_into(buf, 0, _MSG_TRUNC)
+                    got, source, anc = self._read(buf)
                     break
                 except BlockingIOError:
                     pass
@@ -872,10 +868,7 @@ class Socket:
                 raise Timeout(f"no datagram within {limit} s")
             self._sleep(efd, self._fd, _POLLIN, waited)
             try:
-                if self._credentials:
-                    return _recv_credentials(self._sock, buf)
-                got, source = self._sock.recvfrom_into(buf, 0, _MSG_TRUNC)
-                return got, source, None
+                return self._read(buf)
             except BlockingIOError:
                 continue
 
