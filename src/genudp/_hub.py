@@ -13,6 +13,15 @@ Some facts about the kernel that shape this module (DESIGN.md §2, net/unix/af_u
   already fetched for a socket that has since closed is harmless because every read happens under
   the socket's lock and first checks that the socket is still open and active.
 
+A thread process that waits in ``receive`` reads its own active sockets itself while it
+waits (``Mailbox._wait_reading``): it disarms them here (the fd stays registered, with no
+events: ``Socket._borrow``), polls them
+beside its mailbox's eventfd, reads what arrives straight into its mailbox, and arms them again
+before ``receive`` returns. That saves the hand-off from this thread to the owner (a wake-up, a
+thread switch and a GIL hand-over) on every datagram to an owner that keeps up. While the owner
+does anything else, the hub reads its sockets as before, so a busy owner's datagrams still
+queue in its mailbox rather than in the kernel.
+
 What the hub does *not* do: it never waits for writability. Senders wait in their own thread (see
 ``_socket.py``): a waiting sender and the hub never exchange messages, so no internal message can
 reach a mailbox, and a blocked sender costs one sleeping ``poll``.

@@ -14,6 +14,9 @@ Mailbox rules:
 - A blocked receive sleeps on a lock used as a semaphore, with a "someone waits" flag so that
   ``send`` pays for a wake-up only when there is a sleeper (``threading.Condition`` costs ~2x:
   it is pure Python and allocates a lock per wait).
+- A thread process that owns active sockets instead sleeps in ``poll`` on them and on an
+  eventfd that ``send`` writes: it reads what arrives itself (see ``_hub.py``), and nothing
+  passes through the hub thread on the way to a process that keeps up.
 
 When a process ends, in this order: its sockets close, its mailbox stops accepting messages, each
 monitor gets ``("DOWN", ref, "process", pid, reason)``, and ``join`` returns.
@@ -25,6 +28,9 @@ import contextvars
 import functools
 import itertools
 import logging
+import math
+import os
+import select
 import sys
 import threading
 import time
@@ -55,6 +61,18 @@ _log: Final = logging.getLogger("genudp")
 _ids = itertools.count(1)
 _ref_ids = itertools.count(1)
 
+#: Counts forks in this process's ancestry: a mailbox's eventfd made before a fork is shared
+#: with the child, which must make its own.
+_fork_gen = 0
+
+
+def _after_fork_in_child() -> None:
+    global _fork_gen
+    _fork_gen += 1
+
+
+os.register_at_fork(after_in_child=_after_fork_in_child)
+
 #: Set by the test suite to see every process created (it checks their mailboxes for strays).
 _creation_hook: Callable[[Pid], None] | None = None
 
@@ -75,7 +93,21 @@ class Ref:
 class Mailbox:
     """A process's message queue: append from anywhere, selective take by the owner only."""
 
-    __slots__ = ("_lock", "_open", "_queue", "_resume_at", "_signal", "_throttled", "_waiting", "_wakers")
+    __slots__ = (
+        "_efd",
+        "_efd_gen",
+        "_lock",
+        "_open",
+        "_poll_fds",
+        "_poller",
+        "_polling",
+        "_queue",
+        "_resume_at",
+        "_signal",
+        "_throttled",
+        "_waiting",
+        "_wakers",
+    )
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
@@ -83,6 +115,13 @@ class Mailbox:
         self._signal = threading.Lock()
         self._signal.acquire()
         self._waiting = False
+        # While the owner sleeps in poll (wait with readers) a wake-up is a write to this
+        # eventfd, made on first use; the poll object is kept for the next wait on the same fds.
+        self._polling = False
+        self._efd = -1
+        self._efd_gen = _fork_gen
+        self._poller: Any = None
+        self._poll_fds: list[int] = []
         self._open = True
         # Asyncio tasks of this process waiting on the mailbox: called (under the lock) instead
         # of releasing the semaphore. Several tasks of one process may wait at once.
@@ -114,7 +153,10 @@ class Mailbox:
         self._waiting = False
         wakers = self._wakers
         if not wakers:
-            self._signal.release()
+            if self._polling:
+                os.eventfd_write(self._efd, 1)
+            else:
+                self._signal.release()
         else:
             self._wakers = []
             for waker in wakers:
@@ -124,6 +166,9 @@ class Mailbox:
         """Stop accepting messages; what is queued stays readable (for post-mortems and tests)."""
         with self._lock:
             self._open = False
+            if self._efd >= 0:
+                os.close(self._efd)
+                self._efd = -1
 
     def __len__(self) -> int:
         return len(self._queue)
@@ -244,6 +289,66 @@ class Mailbox:
                         # token back so that the next wait does not return at once.
                         self._signal.acquire()
         return woken
+
+    def _wait_reading(self, seen: int, deadline: float | None, readers: list[Socket]) -> bool:
+        """``wait``, reading the owner's active sockets meanwhile: borrow from the hub each of
+        ``readers`` that it reads now, sleep in poll on them and on the eventfd that ``put``
+        writes, deliver one datagram per readable socket into this mailbox (with the hub's
+        checks and counters), and give them back before returning. Only the owner's thread
+        calls this. True may be a spurious wake-up: the caller looks again."""
+        borrowed: list[Socket] = []
+        fds: list[int] = []
+        try:
+            for sock in readers:
+                fd = sock._borrow()
+                if fd >= 0:
+                    borrowed.append(sock)
+                    fds.append(fd)
+            if not borrowed:
+                return self.wait(seen, deadline)
+            if deadline is None:
+                timeout = None
+            else:
+                remaining = deadline - time.monotonic()
+                if remaining <= 0:
+                    return False
+                timeout = math.ceil(remaining * 1000)
+            if fds != self._poll_fds or self._efd_gen != _fork_gen:
+                if self._efd_gen != _fork_gen:
+                    # A forked child shares the parent's eventfd: it would take the parent's
+                    # wake-ups. Get one of its own.
+                    if self._efd >= 0:
+                        os.close(self._efd)
+                    self._efd = -1
+                    self._efd_gen = _fork_gen
+                if self._efd < 0:
+                    self._efd = os.eventfd(0, os.EFD_CLOEXEC | os.EFD_NONBLOCK)
+                poller = select.poll()
+                poller.register(self._efd, select.POLLIN)
+                for fd in fds:
+                    poller.register(fd, select.POLLIN)
+                self._poller, self._poll_fds = poller, fds
+            with self._lock:
+                if len(self._queue) > seen:
+                    return True
+                self._waiting = self._polling = True
+            events: list[tuple[int, int]] = []
+            try:
+                events = self._poller.poll(timeout)
+            finally:
+                with self._lock:
+                    signalled = not self._waiting
+                    self._waiting = self._polling = False
+                if signalled:
+                    # put() wrote the eventfd under the lock before it cleared _waiting.
+                    os.eventfd_read(self._efd)
+            for fd, _mask in events:
+                if fd != self._efd:
+                    borrowed[fds.index(fd)]._owner_readable()
+            return signalled or bool(events)
+        finally:
+            for sock in borrowed:
+                sock._give_back()
 
 
 def _resume(sockets: list[Socket]) -> None:
@@ -474,10 +579,11 @@ def receive(match: Callable[[Any], object] | None = None, timeout: float | None 
         genudp.Timeout: nothing matched within ``timeout``.
         RuntimeError: called from a running asyncio event loop, which it would stall.
     """
-    limit = check_timeout(timeout)
+    limit = None if timeout is None else check_timeout(timeout)
     if match is not None and not callable(match):
         raise TypeError(f"match must be a callable predicate or None; got {type(match).__name__}")
-    mailbox = current()._mailbox
+    pid = current()
+    mailbox = pid._mailbox
     found, message, seen = mailbox.take_nowait(match)
     if found:
         return message
@@ -490,7 +596,11 @@ def receive(match: Callable[[Any], object] | None = None, timeout: float | None 
         )
     deadline = None if limit is None else time.monotonic() + limit
     while True:
-        if not mailbox.wait(seen, deadline):
+        # The process's sockets: those the hub reads, this thread reads while it waits (see
+        # Mailbox._wait_reading). list() of a set is one C call, atomic under the GIL.
+        sockets = pid._sockets
+        woken = mailbox._wait_reading(seen, deadline, list(sockets)) if sockets else mailbox.wait(seen, deadline)
+        if not woken:
             raise Timeout(f"no matching message within {timeout} s")
         found, message, seen = mailbox.take_nowait(match, seen)
         if found:
