@@ -13,14 +13,18 @@ Some facts about the kernel that shape this module (DESIGN.md §2, net/unix/af_u
   already fetched for a socket that has since closed is harmless because every read happens under
   the socket's lock and first checks that the socket is still open and active.
 
-A thread process that waits in ``receive`` reads its own active sockets itself while it
-waits (``Mailbox._wait_reading``): it disarms them here (the fd stays registered, with no
-events: ``Socket._borrow``), polls them
-beside its mailbox's eventfd, reads what arrives straight into its mailbox, and arms them again
-before ``receive`` returns. That saves the hand-off from this thread to the owner (a wake-up, a
-thread switch and a GIL hand-over) on every datagram to an owner that keeps up. While the owner
-does anything else, the hub reads its sockets as before, so a busy owner's datagrams still
-queue in its mailbox rather than in the kernel.
+A thread process that waits in ``receive`` reads its own active sockets itself
+(``Mailbox._wait_reading``): that saves the hand-off from this thread to the owner (a wake-up, a
+thread switch and a GIL hand-over) on every datagram to an owner that keeps up. It *borrows* a
+socket: disarms it in this epoll set (the fd stays registered, with no events) and polls it
+beside its mailbox's eventfd. It keeps the socket borrowed when ``receive`` returns, since it
+is usually back within microseconds, and an arm plus a disarm per wait cost more than the rest
+of the wait. This thread holds the lease: every ``LEASE`` seconds it looks at each kept
+socket's owner, and takes back (arms again) a socket whose owner has been neither waiting nor
+back in ``receive`` for a whole lease. So a busy owner's datagrams wait in the kernel for at
+most two leases, then queue in its mailbox as before. When every owner with kept sockets has
+been asleep in ``receive`` for a few leases, this thread stops looking and sleeps until the
+next owner leaves its wait: no timer runs while everyone is idle.
 
 What the hub does *not* do: it never waits for writability. Senders wait in their own thread (see
 ``_socket.py``): a waiting sender and the hub never exchange messages, so no internal message can
@@ -32,10 +36,12 @@ socket's ``info()`` and logged), and the loop goes on.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import select
 import threading
+import time
 from typing import TYPE_CHECKING, Final
 
 if TYPE_CHECKING:
@@ -45,6 +51,12 @@ __all__ = ("Hub", "hub")
 
 _log: Final = logging.getLogger("genudp")
 
+#: How long (seconds) a process may keep a borrowed socket while it is not in ``receive``.
+LEASE: Final = 0.01
+#: Looks at the kept sockets that found every owner asleep in ``receive`` before the hub stops
+#: looking (and sleeps without a timeout until an owner leaves its wait).
+_CALM_LOOKS: Final = 3
+
 
 class Hub:
     """The epoll loop. One per process, started on first use."""
@@ -53,6 +65,14 @@ class Hub:
         self._epoll = select.epoll()
         self._sockets: dict[int, Socket] = {}
         self._lock = threading.Lock()
+        # Sockets borrowed by their owners (Socket._borrow), each with what the last look saw:
+        # [the owner mailbox's wait count, whether it was asleep in poll].
+        self._kept: dict[Socket, list[int]] = {}
+        # True while this thread looks at the kept sockets every LEASE; an owner that leaves
+        # its wait while it is False writes _wake_fd.
+        self.timed = False
+        self._wake_fd = os.eventfd(0, os.EFD_CLOEXEC | os.EFD_NONBLOCK)
+        self._epoll.register(self._wake_fd, select.EPOLLIN)
         self._thread = threading.Thread(target=self._run, name="genudp-hub", daemon=True)
         self._thread.start()
 
@@ -75,21 +95,38 @@ class Hub:
             except (FileNotFoundError, ValueError, OSError):
                 pass
 
+    def keep(self, sock: Socket) -> None:
+        """``sock``'s owner borrowed it (called with the socket's lock held)."""
+        self._kept[sock] = [-1, 1]
+
+    def wake(self) -> None:
+        """An owner with kept sockets left its wait while this thread was not looking."""
+        os.eventfd_write(self._wake_fd, 1)
+
     def is_alive(self) -> bool:
         return self._thread.is_alive()
 
     def _run(self) -> None:
         poll = self._epoll.poll
         sockets = self._sockets
+        wake_fd = self._wake_fd
+        calm = 0
+        next_look = 0.0
         while True:
             try:
-                events = poll()
+                events = poll(LEASE if self.timed else -1)
             except Exception:  # pragma: no cover - epoll_wait only fails on programming errors
                 _log.exception("genudp hub: epoll_wait failed")
                 continue
             for fd, _mask in events:
                 sock = sockets.get(fd)
                 if sock is None:
+                    if fd == wake_fd:
+                        with contextlib.suppress(BlockingIOError):
+                            os.eventfd_read(wake_fd)
+                        self.timed = True
+                        calm = 0
+                        next_look = time.monotonic() + LEASE
                     continue
                 try:
                     sock._hub_readable()
@@ -99,6 +136,39 @@ class Hub:
                         sock._hub_failed(exc)
                     except Exception:  # pragma: no cover - last line of defence
                         _log.exception("genudp hub: could not record the error of %r", sock)
+            if self.timed and time.monotonic() >= next_look:
+                next_look = time.monotonic() + LEASE
+                try:
+                    calm = self._look(calm)
+                except Exception:  # pragma: no cover - last line of defence
+                    _log.exception("genudp hub: error while looking at borrowed sockets")
+
+    def _look(self, calm: int) -> int:
+        """The lease: take back each kept socket whose owner has been away from ``receive``
+        since the last look (a whole lease), and stop looking once every owner has slept
+        through ``_CALM_LOOKS`` looks. Returns the new count of calm looks."""
+        all_asleep = True
+        for sock, seen in list(self._kept.items()):
+            if not sock._borrowed:  # given back meanwhile (closed, paused, handed over, passive)
+                self._kept.pop(sock, None)
+                continue
+            mailbox = sock._owner._mailbox
+            waits, asleep = mailbox._waits, int(mailbox._polling)
+            if not asleep and not seen[1] and waits == seen[0]:
+                sock._take_back()
+                self._kept.pop(sock, None)
+                continue
+            seen[0], seen[1] = waits, asleep
+            all_asleep = all_asleep and bool(asleep)
+        calm = calm + 1 if all_asleep else 0
+        if calm >= _CALM_LOOKS or not self._kept:
+            # Stop looking, then check again that every owner still sleeps: one that woke in
+            # between either saw timed False (and writes _wake_fd) or is seen awake here.
+            self.timed = False
+            if all(sock._owner._mailbox._polling for sock in list(self._kept)):
+                return 0
+            self.timed = True
+        return calm
 
 
 _hub: Hub | None = None

@@ -39,6 +39,7 @@ from collections import deque
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, Final
 
+from . import _hub
 from ._errors import Timeout
 from ._options import check_timeout
 
@@ -64,6 +65,11 @@ _ref_ids = itertools.count(1)
 #: Counts forks in this process's ancestry: a mailbox's eventfd made before a fork is shared
 #: with the child, which must make its own.
 _fork_gen = 0
+
+#: Datagrams an owner reads per socket per wait when it finds them already queued.
+_OWNER_BATCH: Final = 64
+#: An owner that found nothing queued looks again (before it sleeps) after this many waits.
+_PROBE_EVERY: Final = 8
 
 
 def _after_fork_in_child() -> None:
@@ -101,11 +107,13 @@ class Mailbox:
         "_poll_fds",
         "_poller",
         "_polling",
+        "_probe",
         "_queue",
         "_resume_at",
         "_signal",
         "_throttled",
         "_waiting",
+        "_waits",
         "_wakers",
     )
 
@@ -118,6 +126,8 @@ class Mailbox:
         # While the owner sleeps in poll (wait with readers) a wake-up is a write to this
         # eventfd, made on first use; the poll object is kept for the next wait on the same fds.
         self._polling = False
+        self._waits = 0  # waits begun (read by the hub's lease)
+        self._probe = 0  # waits left before _wait_reading looks for queued datagrams again
         self._efd = -1
         self._efd_gen = _fork_gen
         self._poller: Any = None
@@ -290,14 +300,19 @@ class Mailbox:
                         self._signal.acquire()
         return woken
 
-    def _wait_reading(self, seen: int, deadline: float | None, readers: list[Socket]) -> bool:
+    def _wait_reading(self, seen: int, deadline: float | None, readers: list[Socket], hand: bool = False) -> Any:
         """``wait``, reading the owner's active sockets meanwhile: borrow from the hub each of
         ``readers`` that it reads now, sleep in poll on them and on the eventfd that ``put``
         writes, deliver one datagram per readable socket into this mailbox (with the hub's
         checks and counters), and give them back before returning. Only the owner's thread
-        calls this. True may be a spurious wake-up: the caller looks again."""
+        calls this. True may be a spurious wake-up: the caller looks again.
+
+        With ``hand`` (a ``receive`` that takes any message), a datagram that woke an owner
+        whose mailbox is empty is returned in a one-tuple instead of passing through the
+        mailbox: it is the oldest message there would be (see Socket._owner_readable)."""
         borrowed: list[Socket] = []
         fds: list[int] = []
+        self._waits += 1  # for the hub's lease: this owner came back
         try:
             for sock in readers:
                 fd = sock._borrow()
@@ -328,27 +343,50 @@ class Mailbox:
                 for fd in fds:
                     poller.register(fd, select.POLLIN)
                 self._poller, self._poll_fds = poller, fds
-            with self._lock:
-                if len(self._queue) > seen:
-                    return True
-                self._waiting = self._polling = True
+            # Datagrams already queued: the owner is behind its senders, so read batches (as
+            # the hub does). Otherwise sleep, and read the one datagram that woke us. An owner
+            # that had to sleep last time looks first only every _PROBE_EVERY waits: in a
+            # ping-pong that look never finds anything, and costs a syscall.
             events: list[tuple[int, int]] = []
-            try:
-                events = self._poller.poll(timeout)
-            finally:
+            if self._probe <= 0:
+                events = self._poller.poll(0)
+                self._probe = 0 if events else _PROBE_EVERY
+            else:
+                self._probe -= 1
+            limit = _OWNER_BATCH
+            signalled = False
+            if not events:
+                limit = 1
                 with self._lock:
-                    signalled = not self._waiting
-                    self._waiting = self._polling = False
-                if signalled:
-                    # put() wrote the eventfd under the lock before it cleared _waiting.
-                    os.eventfd_read(self._efd)
+                    if len(self._queue) > seen:
+                        return True
+                    self._waiting = self._polling = True
+                try:
+                    events = self._poller.poll(timeout)
+                finally:
+                    with self._lock:
+                        signalled = not self._waiting
+                        self._waiting = self._polling = False
+                    if signalled:
+                        # put() wrote the eventfd under the lock before it cleared _waiting.
+                        os.eventfd_read(self._efd)
+                if hand and len(events) == 1 and events[0][0] != self._efd:
+                    sock = borrowed[0] if len(borrowed) == 1 else borrowed[fds.index(events[0][0])]
+                    message = sock._owner_readable(1, True)
+                    return True if message is None else (message,)
             for fd, _mask in events:
                 if fd != self._efd:
-                    borrowed[fds.index(fd)]._owner_readable()
+                    borrowed[fds.index(fd)]._owner_readable(limit)
             return signalled or bool(events)
         finally:
             for sock in borrowed:
-                sock._give_back()
+                sock._end_wait()
+            if borrowed:
+                # Leaving the wait with sockets borrowed: the hub must be looking (the lease).
+                # _polling is already False, so a hub that stops looking meanwhile sees it.
+                hub = _hub.hub()
+                if not hub.timed:
+                    hub.wake()
 
 
 def _resume(sockets: list[Socket]) -> None:
@@ -599,7 +637,12 @@ def receive(match: Callable[[Any], object] | None = None, timeout: float | None 
         # The process's sockets: those the hub reads, this thread reads while it waits (see
         # Mailbox._wait_reading). list() of a set is one C call, atomic under the GIL.
         sockets = pid._sockets
-        woken = mailbox._wait_reading(seen, deadline, list(sockets)) if sockets else mailbox.wait(seen, deadline)
+        if sockets:
+            woken = mailbox._wait_reading(seen, deadline, list(sockets), match is None)
+            if type(woken) is tuple:
+                return woken[0]  # a datagram handed over, bypassing the (empty) mailbox
+        else:
+            woken = mailbox.wait(seen, deadline)
         if not woken:
             raise Timeout(f"no matching message within {timeout} s")
         found, message, seen = mailbox.take_nowait(match, seen)

@@ -221,7 +221,7 @@ class Socket:
         self._bound_id = bound_id
         self._peer: Any = None
         self._registered = False  # in the hub's epoll set (see _update_registration_locked)
-        self._borrowed = False  # ... but disarmed there: the owner reads it while it waits
+        self._borrowed = False  # ... but disarmed there: the owner reads it (_borrow)
         self._reuse = reuse
         self._credentials = credentials
         self._set_slice_locked()  # sets self._slice
@@ -949,34 +949,57 @@ class Socket:
     # -- the owner reads for itself while it waits in receive (see _hub.py) -------------------
 
     def _borrow(self) -> int:
-        """The owner is about to wait in ``receive``: take reading over from the hub until
-        :meth:`_give_back`. Returns the fd to poll, or -1 if the hub is not reading this socket
-        (passive, paused, closing) or it is already borrowed. The wait counts as a user of the
-        fd, so close() wakes it (shutdown) and keeps the fd open until it has left."""
-        with self._lock:
-            if not self._registered or self._borrowed or self._state:
-                return -1
-            self._users.append(None)
-            _hub.hub()._epoll.modify(self._fd, 0)  # Hub.disarm, without a call
-            self._borrowed = True
+        """The owner is about to wait in ``receive``: read this socket itself meanwhile
+        instead of the hub (see _hub.py). Returns the fd to poll, or -1 if the hub is not
+        reading it (passive, paused, closing). A socket stays borrowed between waits, and then
+        this takes no lock and no syscall; the hub takes it back (_take_back) from an owner
+        that stays away. The wait counts as a user of the fd, so close() wakes it (shutdown)
+        and keeps the fd open until the wait has ended (_end_wait)."""
+        self._users.append(None)
+        if not self._state and self._borrowed:
             return self._fd
-
-    def _give_back(self) -> None:
-        """The owner's wait is over: the hub reads this socket again (if it still should)."""
         with self._lock:
-            self._borrowed = False
-            if self._registered:
-                _hub.hub()._epoll.modify(self._fd, _POLLIN)  # Hub.arm (EPOLLIN == POLLIN)
+            ok = self._registered and not self._state
+            if ok and not self._borrowed:
+                hub = _hub.hub()
+                hub._epoll.modify(self._fd, 0)  # disarmed; the fd stays registered
+                self._borrowed = True
+                hub.keep(self)
+        if not ok:
+            self._leave()
+            return -1
+        return self._fd
+
+    def _end_wait(self) -> None:
+        """The owner's wait is over; the socket stays borrowed (see _borrow)."""
         users = self._users
         users.pop()  # _leave, without a call
         if self._state and not users:
             self._leave_closed()
 
-    def _owner_readable(self) -> None:
-        """Poll found the borrowed socket readable: deliver one datagram, as the hub would.
-        One, because an owner that waits has kept up: a second read would almost always find
-        the queue empty, and a read that fails costs as much as one that succeeds. What is
-        left (level-triggered) is the hub's once the socket is given back.
+    def _take_back(self) -> None:
+        """The hub's lease ran out: the owner has been away from ``receive`` too long."""
+        with self._lock:
+            self._return_locked()
+
+    def _return_locked(self) -> None:
+        """End a borrow: the hub reads the socket again if it should."""
+        if self._borrowed:
+            self._borrowed = False
+            if self._registered:
+                _hub.hub()._epoll.modify(self._fd, _POLLIN)  # EPOLLIN == POLLIN
+
+    def _owner_readable(self, limit: int, hand: bool = False) -> Any:
+        """Poll found the borrowed socket readable: deliver up to ``limit`` datagrams, as the
+        hub would. With ``hand``, a datagram read by the common path below into an empty
+        mailbox is returned instead of appended (the caller hands it straight to ``receive``):
+        any older datagram of this socket would be there, since reads and their appends happen
+        under this socket's lock. Otherwise it returns None.
+
+        ``limit`` is 1 when the datagram woke the owner: an owner that had to wait
+        has kept up, a second read would almost always find the queue empty, and a read that
+        fails costs as much as one that succeeds. A larger ``limit`` (datagrams were queued
+        before the owner came to wait) reads a batch, until the queue is empty.
 
         The common case (active true, no credentials, mailbox below the high watermark) is
         written out here: right after a wake-up every Python call costs, and the general
@@ -985,14 +1008,17 @@ class Socket:
             with self._lock:
                 owner = self._owner
                 full = len(owner._mailbox._queue) >= self._high
-                if self._mode is not True or self._state or self._paused or self._credentials or full:
-                    self._read_locked(1)
+                if limit > 1 or self._mode is not True or self._state or self._paused or self._credentials or full:
+                    self._read_locked(limit)
                     return
-                buf, view = _buffer()
+                try:
+                    buf, view = _buffers.pair
+                except AttributeError:
+                    buf, view = _buffer()
                 try:
                     got, source = self._sock.recvfrom_into(buf, 0, _MSG_TRUNC)
                 except BlockingIOError:
-                    return  # the hub read it first (it had the event before the socket was borrowed)
+                    return None  # the hub read it first (it had the event before the borrow)
                 except OSError as exc:
                     if exc.errno is not None:
                         reason = reason_of_errno(exc.errno)
@@ -1003,11 +1029,18 @@ class Socket:
                 c[3] += got
                 if got > len(buf):
                     c[6] += 1
-                address, port = self._convert(source)
-                owner._mailbox.put(("udp", self, address, port, view[:got].tobytes()))
+                # self._convert, inline: inet sources are tuples, local ones str or bytes.
+                if type(source) is tuple:
+                    message = ("udp", self, source[0], source[1], view[:got].tobytes())
+                else:
+                    message = ("udp", self, source, 0, view[:got].tobytes())
+                if hand and not owner._mailbox._queue:
+                    return message
+                owner._mailbox.put(message)
         except Exception as exc:
             _log.exception("genudp: error while reading %r", self)
             self._hub_failed(exc)
+        return None
 
     def _hub_failed(self, exc: BaseException) -> None:
         with self._lock:
@@ -1027,6 +1060,7 @@ class Socket:
         elif not want and self._registered:
             _hub.hub().unregister(self, self._fd)
             self._registered = False
+            self._borrowed = False
 
     # -- options, connect, ownership --------------------------------------------------------------
 
@@ -1148,6 +1182,7 @@ class Socket:
             if not pid._adopt_socket(self):
                 raise Error("badarg", f"{pid!r} has ended")
             me._drop_socket(self)
+            self._return_locked()  # a socket the old owner kept borrowed (see _borrow)
             moved = me._mailbox.extract(self._is_mine)
             if moved:
                 pid._mailbox.put_many(moved)
@@ -1181,6 +1216,7 @@ class Socket:
             if self._registered:
                 _hub.hub().unregister(self, self._fd)
                 self._registered = False
+                self._borrowed = False
             if self._paused:
                 self._owner._mailbox.forget(self)
             if self._efd is not None:

@@ -336,12 +336,15 @@ def test_an_active_stream_arrives_whole_and_in_order(runtime: Runtime, make_pair
         total = 2000 if kind.startswith("local") else 200  # UDP: stay far below the kernel queue
 
         def stream(sender: genudp.Socket, dest: Any) -> None:
+            assert genudp.receive(timeout=60) == "go"  # it owns the sender by then
             for i in range(total):
                 sender.send(b"%d" % i, dest)
 
         # Another process sends (it waits whenever the receiver is full), while this one takes.
+        # It starts on "go": a sender done before the hand-over would make that fail (badarg).
         s = p.sender
         s.controlling_process(pid := genudp.spawn(stream, s, p.dest))
+        pid.send("go")
         got = [(await runtime.receive(timeout=60))[-1] for _ in range(total)]
         assert got == [b"%d" % i for i in range(total)]
         assert pid.join(60)
