@@ -369,13 +369,40 @@ class Socket:
         """
         users = self._users
         users.append(None)  # see _enter
+        try:
+            if not self._state and self._direct <= 0:
+                # The common case, kept short: one non-blocking syscall in the caller's thread.
+                try:
+                    sock = self._sock
+                    sent = sock.sendto(data, _DONTWAIT, dest) if dest is not None else sock.send(data, _DONTWAIT)
+                except BlockingIOError:
+                    pass  # full: the wait below, outside this clause (no BlockingIOError context)
+                except (OSError, TypeError, ValueError, OverflowError) as exc:
+                    raise self._send_failure(exc, data, dest) from None
+                else:
+                    c = self._send_counters.get(_get_ident()) or self._new_send_counters()
+                    c[0] += 1
+                    c[1] += sent
+                    return
+                self._send_slow(data, dest, timeout, True)
+            else:
+                self._send_slow(data, dest, timeout, False)
+        finally:
+            users.pop()
+            if self._state and not users:
+                self._leave_closed()
+
+    def _send_slow(self, data: Bytes, dest: Any, timeout: float | _Unset | None, full: bool) -> None:
+        """``send`` when the socket is closed, a direct send is due, or the destination was
+        ``full`` at the first attempt. The caller holds the users entry."""
         if self._state:
-            self._leave()
             raise Error("closed", "the socket is closed")
         sent = -1
         direct = 0.0
         try:
-            if (
+            if full:
+                pass
+            elif (
                 self._direct > 0
                 and (timeout is None or (timeout is _UNSET and self._send_timeout is None))
                 and running_loop() is None
@@ -404,9 +431,6 @@ class Socket:
             if direct:
                 c[2] += 1
                 c[3] += time.monotonic() - direct
-            users.pop()
-            if self._state and not users:
-                self._leave_closed()
 
     def _new_send_counters(self) -> list[Any]:
         """This thread's send counters for this socket (see ``_send_counters``)."""
