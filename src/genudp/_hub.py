@@ -148,16 +148,20 @@ class Hub:
         since the last look (a whole lease), and stop looking once every owner has slept
         through ``_CALM_LOOKS`` looks. Returns the new count of calm looks."""
         all_asleep = True
-        for sock, seen in list(self._kept.items()):
-            if not sock._borrowed:  # given back meanwhile (closed, paused, handed over, passive)
-                self._kept.pop(sock, None)
-                continue
-            mailbox = sock._owner._mailbox
-            waits, asleep = mailbox._waits, int(mailbox._polling)
-            if not asleep and not seen[1] and waits == seen[0]:
-                sock._take_back()
-                self._kept.pop(sock, None)
-                continue
+        kept = self._kept
+        for sock, seen in list(kept.items()):
+            # Under the socket's lock, like _borrow's keep(): the owner cannot borrow it again
+            # between the check and the pop, which would leave a borrowed socket unwatched.
+            with sock._lock:
+                if not sock._borrowed:  # given back meanwhile (closed, paused, handed over, passive)
+                    kept.pop(sock, None)
+                    continue
+                mailbox = sock._owner._mailbox
+                waits, asleep = mailbox._waits, int(mailbox._polling)
+                if not asleep and not seen[1] and waits == seen[0]:
+                    sock._return_locked()
+                    kept.pop(sock, None)
+                    continue
             seen[0], seen[1] = waits, asleep
             all_asleep = all_asleep and bool(asleep)
         calm = calm + 1 if all_asleep else 0

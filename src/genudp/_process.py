@@ -15,7 +15,7 @@ Mailbox rules:
   ``send`` pays for a wake-up only when there is a sleeper (``threading.Condition`` costs ~2x:
   it is pure Python and allocates a lock per wait).
 - A thread process that owns active sockets instead sleeps in ``poll`` on them and on an
-  eventfd that ``send`` writes: it reads what arrives itself (see ``_hub.py``), and nothing
+  eventfd that ``put`` writes: it reads what arrives itself (see ``_hub.py``), and nothing
   passes through the hub thread on the way to a process that keeps up.
 
 When a process ends, in this order: its sockets close, its mailbox stops accepting messages, each
@@ -302,10 +302,12 @@ class Mailbox:
 
     def _wait_reading(self, seen: int, deadline: float | None, readers: list[Socket], hand: bool = False) -> Any:
         """``wait``, reading the owner's active sockets meanwhile: borrow from the hub each of
-        ``readers`` that it reads now, sleep in poll on them and on the eventfd that ``put``
-        writes, deliver one datagram per readable socket into this mailbox (with the hub's
-        checks and counters), and give them back before returning. Only the owner's thread
-        calls this. True may be a spurious wake-up: the caller looks again.
+        ``readers`` that it reads now (or that this owner kept borrowed since its last wait),
+        sleep in poll on them and on the eventfd that ``put`` writes, and deliver what arrives
+        into this mailbox with the hub's checks and counters: the one datagram that woke us,
+        or a batch per socket if datagrams were already queued. The sockets stay borrowed
+        afterwards, under the hub's lease (see _hub.py). Only the owner's thread calls this.
+        True may be a spurious wake-up: the caller looks again.
 
         With ``hand`` (a ``receive`` that takes any message), a datagram that woke an owner
         whose mailbox is empty is returned in a one-tuple instead of passing through the

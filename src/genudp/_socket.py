@@ -901,7 +901,7 @@ class Socket:
             except BlockingIOError:
                 continue
 
-    # -- active mode: called by the hub thread ---------------------------------------------------
+    # -- active mode: read by the hub thread, or by the owner while it waits ----------------------
 
     def _hub_readable(self) -> None:
         with self._lock:
@@ -976,7 +976,7 @@ class Socket:
         """The owner is about to wait in ``receive``: read this socket itself meanwhile
         instead of the hub (see _hub.py). Returns the fd to poll, or -1 if the hub is not
         reading it (passive, paused, closing). A socket stays borrowed between waits, and then
-        this takes no lock and no syscall; the hub takes it back (_take_back) from an owner
+        this takes no lock and no syscall; the hub takes it back (Hub._look) from an owner
         that stays away. The wait counts as a user of the fd, so close() wakes it (shutdown)
         and keeps the fd open until the wait has ended (_end_wait)."""
         self._users.append(None)
@@ -1001,13 +1001,9 @@ class Socket:
         if self._state and not users:
             self._leave_closed()
 
-    def _take_back(self) -> None:
-        """The hub's lease ran out: the owner has been away from ``receive`` too long."""
-        with self._lock:
-            self._return_locked()
-
     def _return_locked(self) -> None:
-        """End a borrow: the hub reads the socket again if it should."""
+        """End a borrow: the hub reads the socket again if it should. (Its entry in the hub's
+        kept sockets goes at the hub's next look.)"""
         if self._borrowed:
             self._borrowed = False
             if self._registered:
@@ -1027,14 +1023,14 @@ class Socket:
 
         The common case (active true, no credentials, mailbox below the high watermark) is
         written out here: right after a wake-up every Python call costs, and the general
-        path (_read_locked: budgets, transitions, batches) cost 8 us more per datagram."""
+        path (_read_locked: budgets, transitions, batches) cost 8 µs more per datagram."""
         try:
             with self._lock:
                 owner = self._owner
                 full = len(owner._mailbox._queue) >= self._high
                 if limit > 1 or self._mode is not True or self._state or self._paused or self._credentials or full:
                     self._read_locked(limit)
-                    return
+                    return None
                 try:
                     buf, view = _buffers.pair
                 except AttributeError:
@@ -1047,7 +1043,7 @@ class Socket:
                     if exc.errno is not None:
                         reason = reason_of_errno(exc.errno)
                         self._errors[reason] = self._errors.get(reason, 0) + 1
-                    return
+                    return None
                 c = self._counters
                 c[2] += 1
                 c[3] += got
