@@ -386,8 +386,9 @@ class Mailbox:
             if borrowed:
                 # Leaving the wait with sockets borrowed: the hub must be looking (the lease).
                 # _polling is already False, so a hub that stops looking meanwhile sees it.
-                hub = _hub.hub()
-                if not hub.timed:
+                # (A borrowed socket is registered, so the hub exists.)
+                hub = _hub._hub
+                if hub is not None and not hub.timed:
                     hub.wake()
 
 
@@ -624,9 +625,11 @@ def receive(match: Callable[[Any], object] | None = None, timeout: float | None 
         raise TypeError(f"match must be a callable predicate or None; got {type(match).__name__}")
     pid = current()
     mailbox = pid._mailbox
-    found, message, seen = mailbox.take_nowait(match)
-    if found:
-        return message
+    seen = 0
+    if mailbox._queue or match is not None:  # an empty mailbox has nothing to take (a hint:
+        found, message, seen = mailbox.take_nowait(match)  # the wait looks again, locked)
+        if found:
+            return message
     if limit == 0:
         raise Timeout("no matching message in the mailbox")
     if running_loop() is not None:
