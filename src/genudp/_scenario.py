@@ -321,7 +321,10 @@ def _restart_while_sending(receiver: _Receiver, config: Config, total: int, send
     done = 0
     for n in range(1, config.restarts + 1):
         # Kill at evenly spaced points of the stream, while senders are blocked on a full queue.
-        if not receiver.wait_delivered(total * n // (config.restarts + 1), config.deadline, senders_done):
+        # The points leave a last stretch free: datagrams sent while a receiver restarts fail
+        # ("enoent"), and a loaded machine restarts slowly (300 ms here, 130 failed sends of
+        # 400), so the last kill at 2/3 of the stream was sometimes never reached.
+        if not receiver.wait_delivered(total * n // (config.restarts + 2), config.deadline, senders_done):
             break
         receiver.kill_and_restart()
         done += 1
