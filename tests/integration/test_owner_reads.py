@@ -22,7 +22,7 @@ import pytest
 import genudp
 from genudp import _hub, _socket
 from tests.blocking import thread_of, wait_blocked
-from tests.integration.conftest import Maker
+from tests.integration.conftest import Maker, Pair
 
 
 def udp(sock: genudp.Socket) -> Callable[[Any], bool]:
@@ -54,6 +54,26 @@ def eventually(what: str, check: Callable[[], bool], within: float = 30.0) -> No
         if time.monotonic() > deadline:
             pytest.fail(f"{what}: not within {within} s")
         time.sleep(0.002)  # deliberate: sampling state that has no event to wait on
+
+
+def start_borrowing_owner(p: Pair, then: Callable[[Any], None]) -> genudp.Pid:
+    """Spawn an owner of ``p.receiver`` that reads the first datagram itself (asleep in
+    receive when it arrives), so that the socket is borrowed; it then calls ``then(first)``."""
+    me = genudp.self()
+
+    def owner() -> None:
+        # An owner already asleep when it is handed a socket sleeps on, until a message: "go".
+        assert genudp.receive(timeout=60) == "go"
+        first = genudp.receive(udp(p.receiver), timeout=60)
+        me.send(("borrowed", p.receiver._borrowed))
+        then(first)
+
+    p.receiver.controlling_process(pid := genudp.spawn(owner))
+    pid.send("go")
+    wait_blocked(pid)  # asleep in poll in receive, so it reads the first datagram itself
+    p.sender.send(b"first", p.dest)
+    assert genudp.receive(lambda m: m[0] == "borrowed", timeout=60) == ("borrowed", True)
+    return pid
 
 
 @pytest.fixture
@@ -106,19 +126,11 @@ def test_a_busy_owner_has_its_socket_taken_back_and_datagrams_reach_its_mailbox(
     p = make_pair(active=True)
     busy, me = threading.Event(), genudp.self()
 
-    def owner() -> None:
-        # An owner already asleep when it is handed a socket sleeps on, until a message: "go".
-        assert genudp.receive(timeout=60) == "go"
-        first = genudp.receive(udp(p.receiver), timeout=60)  # now the socket is borrowed
-        me.send(("borrowed", p.receiver._borrowed))
+    def then(first: Any) -> None:
         busy.wait(60)  # busy: not in receive, for far longer than a lease
         me.send(("got", [first] + [genudp.receive(udp(p.receiver), timeout=60) for _ in range(5)]))
 
-    p.receiver.controlling_process(pid := genudp.spawn(owner))
-    pid.send("go")
-    wait_blocked(pid)  # asleep in poll in receive, so it reads the first datagram itself
-    p.sender.send(b"0", p.dest)
-    assert genudp.receive(lambda m: m[0] == "borrowed", timeout=60) == ("borrowed", True)
+    pid = start_borrowing_owner(p, then)
     for i in range(1, 6):
         p.sender.send(b"%d" % i, p.dest)
     # Nobody is in receive: only the hub, having taken the socket back, can deliver them.
@@ -126,7 +138,7 @@ def test_a_busy_owner_has_its_socket_taken_back_and_datagrams_reach_its_mailbox(
     assert not p.receiver._borrowed
     busy.set()
     _, got = genudp.receive(lambda m: m[0] == "got", timeout=60)
-    assert [m[4] for m in got] == [b"%d" % i for i in range(6)]
+    assert [m[4] for m in got] == [b"first"] + [b"%d" % i for i in range(1, 6)]
     assert pid.join(60) and pid.exit_reason == "normal"
 
 
@@ -135,22 +147,14 @@ def test_an_owner_asleep_in_receive_costs_no_wake_ups(make_pair: Maker) -> None:
     p = make_pair(active=True)
     me = genudp.self()
 
-    def owner() -> None:
-        # An owner already asleep when it is handed a socket sleeps on, until a message: "go".
-        assert genudp.receive(timeout=60) == "go"
-        genudp.receive(udp(p.receiver), timeout=60)
-        me.send("borrowed")
+    def then(first: Any) -> None:
         msg = genudp.receive(timeout=120)  # asleep, its socket borrowed
         assert msg == "stop" or msg[4] == b"late"
         if msg != "stop":
             me.send("late")
             assert genudp.receive(timeout=60) == "stop"
 
-    p.receiver.controlling_process(pid := genudp.spawn(owner))
-    pid.send("go")
-    wait_blocked(pid)  # asleep in poll in receive, so it reads the first datagram itself
-    p.sender.send(b"first", p.dest)
-    assert genudp.receive(timeout=60) == "borrowed"
+    pid = start_borrowing_owner(p, then)
     wait_blocked(pid)
     hub = _hub.hub()
     eventually("the hub stops looking at an idle owner", lambda: not hub.timed)
@@ -171,20 +175,11 @@ def test_an_owner_asleep_in_receive_costs_no_wake_ups(make_pair: Maker) -> None:
 
 def test_turning_passive_or_closing_under_a_waiting_owner_neither_spins_nor_loses(make_pair: Maker) -> None:
     p = make_pair(active=True)
-    me = genudp.self()
 
-    def owner() -> None:
-        # An owner already asleep when it is handed a socket sleeps on, until a message: "go".
-        assert genudp.receive(timeout=60) == "go"
-        genudp.receive(udp(p.receiver), timeout=60)
-        me.send("borrowed")
+    def then(first: Any) -> None:
         assert genudp.receive(lambda m: m == "stop", timeout=120) == "stop"
 
-    p.receiver.controlling_process(pid := genudp.spawn(owner))
-    pid.send("go")
-    wait_blocked(pid)  # asleep in poll in receive, so it reads the first datagram itself
-    p.sender.send(b"first", p.dest)
-    assert genudp.receive(timeout=60) == "borrowed"
+    pid = start_borrowing_owner(p, then)
     wait_blocked(pid)
     tid = thread_of(pid).native_id
     p.receiver.setopts(active=False)  # from another process, while the owner polls the socket
