@@ -382,7 +382,7 @@ class Mailbox:
             return signalled or bool(events)
         finally:
             for sock in borrowed:
-                sock._end_wait()
+                sock._leave()  # the wait's users entry; the socket stays borrowed
             if borrowed:
                 # Leaving the wait with sockets borrowed: the hub must be looking (the lease).
                 # _polling is already False, so a hub that stops looking meanwhile sees it.

@@ -978,7 +978,7 @@ class Socket:
         reading it (passive, paused, closing). A socket stays borrowed between waits, and then
         this takes no lock and no syscall; the hub takes it back (Hub._look) from an owner
         that stays away. The wait counts as a user of the fd, so close() wakes it (shutdown)
-        and keeps the fd open until the wait has ended (_end_wait)."""
+        and keeps the fd open until the wait has ended (_leave)."""
         self._users.append(None)
         if not self._state and self._borrowed:
             return self._fd
@@ -993,13 +993,6 @@ class Socket:
             self._leave()
             return -1
         return self._fd
-
-    def _end_wait(self) -> None:
-        """The owner's wait is over; the socket stays borrowed (see _borrow)."""
-        users = self._users
-        users.pop()  # _leave, without a call
-        if self._state and not users:
-            self._leave_closed()
 
     def _return_locked(self) -> None:
         """End a borrow: the hub reads the socket again if it should. (Its entry in the hub's
