@@ -979,6 +979,10 @@ class Socket:
         this takes no lock and no syscall; the hub takes it back (Hub._look) from an owner
         that stays away. The wait counts as a user of the fd, so close() wakes it (shutdown)
         and keeps the fd open until the wait has ended (_leave)."""
+        if not self._registered:
+            # Passive, paused or closing: nothing to borrow (a hint, without the lock: a socket
+            # registered meanwhile is the hub's, and what it reads wakes the owner all the same).
+            return -1
         self._users.append(None)
         if not self._state and self._borrowed:
             return self._fd
