@@ -41,9 +41,11 @@ call, see ``_enter``), so an fd number is never reused under a thread that still
 from __future__ import annotations
 
 import builtins
+import collections
 import contextlib
 import ctypes
 import errno
+import itertools
 import logging
 import mmap
 import os
@@ -105,6 +107,8 @@ _POLLOUT: Final = select.POLLOUT
 _POLLIN: Final = select.POLLIN
 #: After a send had to wait, this many sends on the socket go straight into a blocking call.
 _DIRECT_RUN: Final = 64
+# A sender's log of datagram sizes (Socket._sent) is folded into its counters beyond this.
+_FOLD_AT: Final = 1024
 _FIRST_TICK: Final = 0.005
 _MAX_TICK: Final = 0.1
 
@@ -168,6 +172,7 @@ class Socket:
         "_counters",
         "_credentials",
         "_direct",
+        "_direct_counters",
         "_efd",
         "_errors",
         "_fd",
@@ -181,8 +186,8 @@ class Socket:
         "_recv_counters",
         "_registered",
         "_reuse",
-        "_send_counters",
         "_send_timeout",
+        "_sent",
         "_slice",
         "_sock",
         "_state",
@@ -230,16 +235,20 @@ class Socket:
         # Mailbox high/low watermarks (messages): see _hub_readable.
         self._high, self._low = watermarks
         self._paused = False
-        # Under the lock: (unused, unused: sends count in _send_counters), received and
+        # Under the lock: sent and bytes_sent (folded in from _sent), received and
         # bytes_received (by the hub), eagain_waits, wait_seconds, truncated (by the hub),
         # wait_cpu_seconds, eintr_retries, pauses
         self._counters = [0, 0, 0, 0, 0, 0.0, 0, 0.0, 0, 0]
         self._errors: dict[str, int] = {}
         # received, bytes_received, truncated by recv/arecv: written by the owner's thread only.
         self._recv_counters = [0, 0, 0]
-        # sent, bytes_sent, direct_sends, direct_seconds, per sending thread: any thread may
-        # send, and a list only its own thread writes needs no lock. info() adds them up.
-        self._send_counters: dict[int, list[Any]] = {}
+        # The size of each datagram sent since the last fold (_fold_sent): any thread may send,
+        # and deque.append and deque.popleft are atomic under the GIL, so a send records itself
+        # in one call, without a lock.
+        self._sent: collections.deque[int] = collections.deque()
+        # direct_sends, direct_seconds, per sending thread: a list only its own thread writes
+        # needs no lock. info() adds them up.
+        self._direct_counters: dict[int, list[Any]] = {}
         self._convert = _local_source if family == "local" else _inet_source
 
     # -- introspection --------------------------------------------------------------------------
@@ -299,26 +308,27 @@ class Socket:
         during one is retried by Python itself (PEP 475), not counted in eintr_retries.
         """
         with self._lock:
+            self._fold_sent_locked()
             c = list(self._counters)
             errors = dict(self._errors)
-            per_thread = [list(t) for t in self._send_counters.values()]
+            per_thread = [list(t) for t in self._direct_counters.values()]
         r = list(self._recv_counters)
-        sent = [sum(t[i] for t in per_thread) for i in range(4)]
+        direct = [sum(t[i] for t in per_thread) for i in range(2)]
         return {
             "family": self.family,
             "owner": self._owner,
             "active": self._mode,
             "state": ("open", "closing", "closed")[self._state],
-            "datagrams_sent": sent[0],
-            "bytes_sent": sent[1],
+            "datagrams_sent": c[0],
+            "bytes_sent": c[1],
             "datagrams_received": c[2] + r[0],
             "bytes_received": c[3] + r[1],
             "eagain_waits": c[4],
             "wait_seconds": c[5],
             "wait_cpu_seconds": c[7],
             "eintr_retries": c[8],
-            "direct_sends": sent[2],
-            "direct_seconds": sent[3],
+            "direct_sends": direct[0],
+            "direct_seconds": direct[1],
             "paused": self._paused,
             "pauses": c[9],
             "kernel_drops": self._kernel_drops(),
@@ -380,9 +390,10 @@ class Socket:
                 except (OSError, TypeError, ValueError, OverflowError) as exc:
                     raise self._send_failure(exc, data, dest) from None
                 else:
-                    c = self._send_counters.get(_get_ident()) or self._new_send_counters()
-                    c[0] += 1
-                    c[1] += sent
+                    log = self._sent
+                    log.append(sent)
+                    if len(log) > _FOLD_AT:
+                        self._fold_sent()
                     return
                 self._send_slow(data, dest, timeout, True)
             else:
@@ -424,19 +435,37 @@ class Socket:
         except (OSError, TypeError, ValueError, OverflowError) as exc:
             raise self._send_failure(exc, data, dest) from None
         finally:
-            c = self._send_counters.get(_get_ident()) or self._new_send_counters()
             if sent >= 0:
-                c[0] += 1
-                c[1] += sent
+                self._record_sent(sent)
             if direct:
-                c[2] += 1
-                c[3] += time.monotonic() - direct
+                c = self._direct_counters.get(_get_ident()) or self._new_direct_counters()
+                c[0] += 1
+                c[1] += time.monotonic() - direct
 
-    def _new_send_counters(self) -> list[Any]:
-        """This thread's send counters for this socket (see ``_send_counters``)."""
-        c: list[Any] = [0, 0, 0, 0.0]
+    def _record_sent(self, sent: int) -> None:
+        log = self._sent
+        log.append(sent)
+        if len(log) > _FOLD_AT:
+            self._fold_sent()
+
+    def _fold_sent(self) -> None:
         with self._lock:
-            self._send_counters[_get_ident()] = c
+            self._fold_sent_locked()
+
+    def _fold_sent_locked(self) -> None:
+        """Move the sizes logged in ``_sent`` into the counters. Pops exactly as many entries as
+        it counts: a send that appends meanwhile is left for the next fold, never lost."""
+        log = self._sent
+        n = len(log)
+        c = self._counters
+        c[0] += n
+        c[1] += sum(itertools.starmap(log.popleft, itertools.repeat((), n)))
+
+    def _new_direct_counters(self) -> list[Any]:
+        """This thread's direct-send counters for this socket (see ``_direct_counters``)."""
+        c: list[Any] = [0, 0.0]
+        with self._lock:
+            self._direct_counters[_get_ident()] = c
         return c
 
     def _send_direct(self, data: Bytes, dest: Any) -> int:
@@ -454,9 +483,7 @@ class Socket:
 
     def _end_send(self, sent: int) -> None:
         if sent >= 0:
-            c = self._send_counters.get(_get_ident()) or self._new_send_counters()
-            c[0] += 1
-            c[1] += sent
+            self._record_sent(sent)
         self._leave()
 
     def _leave_closed(self) -> None:

@@ -375,6 +375,59 @@ def test_info_counts_datagrams_and_bytes(make_pair: Maker) -> None:
     assert r["state"] == "open" and r["active"] is True
 
 
+def test_info_counts_exactly_while_threads_send_and_read_it(tmp_sock_dir: Path) -> None:
+    """Sends record themselves without a lock and info() folds them in: with four threads
+    sending past several folds, some sends waiting on a full receiver, and a fifth thread
+    calling info() throughout, every datagram and byte is counted once and the counts only
+    grow."""
+    path = str(tmp_sock_dir / "counted.sock")
+    receiver = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+    receiver.bind(path)
+    receiver.settimeout(60)
+    per_thread, threads = 3000, 4
+    total = per_thread * threads
+    sizes = [i % 97 for i in range(per_thread)]
+    sender = genudp.open(family="local", active=False)
+    got: list[int] = []
+    seen: list[tuple[int, int]] = []
+    done = threading.Event()
+
+    def drain() -> None:
+        for _ in range(total):
+            got.append(len(receiver.recv(256)))
+
+    def send() -> None:
+        for n in sizes:
+            sender.send(b"y" * n, path)
+
+    def watch() -> None:
+        # Samples every 0.5 ms until the senders are done (a busy loop would hold the GIL).
+        while not done.wait(0.0005):
+            info = sender.info()
+            seen.append((info["datagrams_sent"], info["bytes_sent"]))
+
+    try:
+        drainer = threading.Thread(target=drain)
+        senders = [threading.Thread(target=send) for _ in range(threads)]
+        watcher = threading.Thread(target=watch)
+        for t in (drainer, watcher, *senders):
+            t.start()
+        for t in senders:
+            t.join(timeout=120)
+        done.set()
+        drainer.join(timeout=120)
+        watcher.join(timeout=120)
+        info = sender.info()
+    finally:
+        sender.close()
+        receiver.close()
+    assert len(got) == total and sum(got) == threads * sum(sizes)
+    assert (info["datagrams_sent"], info["bytes_sent"]) == (total, threads * sum(sizes))
+    assert len(seen) > 10, "the watcher saw too little of the run to mean anything"
+    assert seen == sorted(seen), "a count went backwards"
+    assert all(n <= total for n, _ in seen)
+
+
 def test_getopts_and_setopts(make_pair: Maker) -> None:
     p = make_pair(active=False, recbuf=65536, sndbuf=65536)
     opts = p.receiver.getopts()
