@@ -2,8 +2,11 @@
 
 These machines are noisy (absolute numbers swing 2-5x between runs), so nothing here compares
 across runs: each repeat runs the baseline and then each candidate, back to back, and a repeat's
-ratio is candidate / baseline of that repeat. The report gives the median ratio over the repeats
-and its spread (lowest-highest), with the median absolute figures for orientation only.
+ratio is candidate / baseline of that repeat. Round trips interleave finer: every pair of a
+repeat is started at once, and the runner has them take turns in chunks, so that a chunk's
+ratio compares figures taken a fraction of a second apart; the repeat's ratio is the median of
+its chunks'. The report gives the median ratio over the repeats and its spread
+(lowest-highest), with the median absolute figures for orientation only.
 
 See README.md in this directory for the scenarios, the targets, and how to read the output.
 """
@@ -132,14 +135,15 @@ SCENARIOS: tuple[Scenario, ...] = (
 @dataclass
 class Settings:
     throughput_n: int = 100_000
-    roundtrip_n: int = 20_000
+    roundtrip_n: int = 20_000  # per pair and repeat, in ``chunks`` turns
     blocked_ms: int = 1000
     repeats: int = 5
+    chunks: int = 10
     only: tuple[str, ...] = ()
 
     @classmethod
     def quick(cls) -> Settings:
-        return cls(throughput_n=5_000, roundtrip_n=2_000, blocked_ms=300, repeats=3)
+        return cls(throughput_n=5_000, roundtrip_n=2_000, blocked_ms=300, repeats=3, chunks=4)
 
 
 @dataclass
@@ -160,11 +164,19 @@ class Row:
     server_cpu: list[float] = field(default_factory=list)
 
 
-def _worker(role: str, path: str, n: int, size: int, core: int | None) -> subprocess.Popen[str]:
+def _worker(role: str, path: str, n: int, size: int, core: int | None, chunked: bool = False) -> subprocess.Popen[str]:
     argv = [sys.executable, "-m", "genudp_bench.workers", role, path, str(n), str(size)]
     if core is not None:
         argv.append(str(core))
-    return subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    if chunked:
+        argv.append("--chunked")
+    return subprocess.Popen(
+        argv,
+        stdin=subprocess.PIPE if chunked else subprocess.DEVNULL,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
 
 
 def _expect(proc: subprocess.Popen[str], prefix: str, role: str) -> str:
@@ -176,28 +188,28 @@ def _expect(proc: subprocess.Popen[str], prefix: str, role: str) -> str:
     return line[len(prefix) :].strip()
 
 
+def _result_line(proc: subprocess.Popen[str], role: str) -> dict[str, Any]:
+    value: dict[str, Any] = json.loads(_expect(proc, "RESULT ", role))
+    return value
+
+
 def _result(proc: subprocess.Popen[str], role: str, timeout: float) -> dict[str, Any]:
-    text = _expect(proc, "RESULT ", role)
+    value = _result_line(proc, role)
     proc.wait(timeout)
-    value: dict[str, Any] = json.loads(text)
     return value
 
 
 def measure(scenario: Scenario, pair: Pair, size: int, settings: Settings) -> Measurement:
-    """Run one pair of processes once."""
-    cpus = len(os.sched_getaffinity(0))
-    # Round trips are bimodal when both processes share a core: pin them apart (DESIGN.md §5).
-    pin = scenario.kind == "roundtrip" and cpus >= 2
-    n = {"throughput": settings.throughput_n, "roundtrip": settings.roundtrip_n, "cpu": settings.blocked_ms}[
-        scenario.kind
-    ]
+    """Run one pair of processes once: a throughput or CPU scenario (round trips:
+    ``measure_chunked``)."""
+    n = settings.throughput_n if scenario.kind == "throughput" else settings.blocked_ms
     with tempfile.TemporaryDirectory(prefix="genudp-bench-") as tmp:
         path = str(Path(tmp) / "s.sock")
         server = None
         if pair.server is not None:
-            server = _worker(pair.server, path, n, size, 1 if pin else None)
+            server = _worker(pair.server, path, n, size, None)
             _expect(server, "READY", pair.server)
-        client = _worker(pair.client, path, n, size, 0 if pin else None)
+        client = _worker(pair.client, path, n, size, None)
         try:
             out = _result(client, pair.client, 300)
             back = _result(server, pair.server or "", 300) if server is not None else None
@@ -213,9 +225,65 @@ def measure(scenario: Scenario, pair: Pair, size: int, settings: Settings) -> Me
     if scenario.kind == "throughput":
         assert back is not None
         return Measurement((back["count"] - 1) / back["seconds"], back["cpu"], out["cpu"])
-    if scenario.kind == "roundtrip":
-        return Measurement(out["seconds"] / out["count"] * 1e6, None, out["cpu"])
     return Measurement(out["cpu"] / out["seconds"], None, out["cpu"])
+
+
+def measure_chunked(pairs: list[Pair], size: int, settings: Settings) -> list[list[float]]:
+    """One repeat of a round-trip scenario: every pair's server and client run at once, and
+    the clients take turns, ``settings.chunks`` times, each making its share of round trips
+    while the others wait (asleep: a client reads its next command, a server waits for the
+    next ping). Returns each pair's µs per round trip, chunk by chunk.
+
+    The order of the turns alternates from chunk to chunk, so that no pair always goes first.
+    """
+    # Round trips are bimodal when both processes share a core: pin them apart (DESIGN.md §5).
+    pin = len(os.sched_getaffinity(0)) >= 2
+    per_chunk = max(1, settings.roundtrip_n // settings.chunks)
+    total = per_chunk * settings.chunks
+    procs: list[subprocess.Popen[str]] = []
+    values: list[list[float]] = [[] for _ in pairs]
+    with tempfile.TemporaryDirectory(prefix="genudp-bench-") as tmp:
+        try:
+            clients = []
+            for i, pair in enumerate(pairs):
+                assert pair.server is not None
+                path = str(Path(tmp) / f"s{i}.sock")
+                server = _worker(pair.server, path, total, size, 1 if pin else None)
+                procs.append(server)
+                _expect(server, "READY", pair.server)
+                client = _worker(pair.client, path, total, size, 0 if pin else None, chunked=True)
+                procs.append(client)
+                _expect(client, "READY", pair.client)
+                clients.append(client)
+            for chunk in range(settings.chunks):
+                order = list(range(len(pairs)))
+                if chunk % 2:
+                    order.reverse()
+                for i in order:
+                    client = clients[i]
+                    assert client.stdin is not None
+                    client.stdin.write(f"GO {per_chunk}\n")
+                    client.stdin.flush()
+                    out = _result_line(client, pairs[i].client)
+                    values[i].append(out["seconds"] / out["count"] * 1e6)
+            for client in clients:
+                assert client.stdin is not None
+                client.stdin.write("END\n")
+                client.stdin.flush()
+                client.wait(60)
+            for server, pair in zip(procs[::2], pairs, strict=True):
+                back = _result(server, pair.server or "", 60)
+                if back["count"] != total:
+                    raise RuntimeError(f"{pair.server} served {back['count']} round trips, not {total}")
+        finally:
+            for proc in procs:
+                if proc.poll() is None:
+                    proc.kill()
+                    proc.wait()
+                for stream in (proc.stdin, proc.stdout, proc.stderr):
+                    if stream is not None:
+                        stream.close()
+    return values
 
 
 def _runnable(pair: Pair) -> bool:
@@ -235,6 +303,19 @@ def run(settings: Settings, progress: TextIO | None = None) -> list[Row]:
         mine = [Row(scenario, size, p.label, p is scenario.candidate) for p in pairs]
         rows.extend(mine)
         for _ in range(settings.repeats):
+            if scenario.kind == "roundtrip":
+                # Interleaved chunk by chunk; the repeat's figures are the medians of its chunks.
+                chunks = measure_chunked(pairs, size, settings)
+                for row, series in zip(mine, chunks, strict=True):
+                    row.values.append(statistics.median(series))
+                    if scenario.baseline is not None:
+                        row.ratios.append(statistics.median([v / b for v, b in zip(series, chunks[0], strict=True)]))
+                done += len(pairs)
+                if progress is not None:
+                    elapsed = time.monotonic() - started
+                    progress.write(f"\r  {done}/{total} runs, {elapsed:.0f} s: {scenario.key} {size} B{'':<40}")
+                    progress.flush()
+                continue
             # Interleaved: baseline, candidate, others, then again; ratios within one repeat.
             got = []
             for pair, row in zip(pairs, mine, strict=True):

@@ -7,6 +7,11 @@ Each prints one line ``RESULT {json}``: ``count``, ``seconds`` (first to last da
 receiver; the whole run for a sender or client) and ``cpu`` (this process's CPU seconds over
 the same span). CORE pins the process to one CPU (round trips; see README.md).
 
+A round-trip client given ``--chunked`` (after CORE) sets up, prints ``READY``, and then runs in
+chunks on command: for each line ``GO K`` on stdin it makes K round trips and prints a
+``RESULT`` for them; ``END`` ends it. The runner uses this to interleave a baseline and a
+candidate, both running, chunk by chunk (README.md, "Method").
+
 Raw roles use a plain blocking Python socket: the baseline. genudp roles use the public API only.
 """
 
@@ -259,72 +264,121 @@ def _client_path(path: str) -> str:
     return path + ".client"
 
 
-def raw_ping(path: str, n: int, size: int) -> None:
-    sock = _bind_raw(_client_path(path))
-    data, buf = b"p" * size, bytearray(_BUF)
+def _timed(step: Callable[[int], None], n: int) -> None:
     t0, c0 = time.perf_counter(), _cpu()
-    for _ in range(n):
-        sock.sendto(data, path)
-        sock.recv_into(buf)
+    step(n)
     _report(n, time.perf_counter() - t0, _cpu() - c0)
 
 
-def genudp_ping(path: str, n: int, size: int) -> None:
+def _drive(step: Callable[[int], None], n: int, chunked: bool) -> None:
+    """Run ``step`` for ``n`` round trips, timed; or, ``chunked``, for each ``GO K`` on stdin."""
+    if not chunked:
+        _timed(step, n)
+        return
+    _ready()
+    for line in sys.stdin:
+        command = line.split()
+        if command[0] == "END":
+            return
+        _timed(step, int(command[1]))
+
+
+async def _adrive(step: Callable[[int], Any], n: int, chunked: bool) -> None:
+    """``_drive`` for a coroutine ``step``. Between chunks the loop is idle: reading stdin blocks it."""
+
+    async def timed(k: int) -> None:
+        t0, c0 = time.perf_counter(), _cpu()
+        await step(k)
+        _report(k, time.perf_counter() - t0, _cpu() - c0)
+
+    if not chunked:
+        await timed(n)
+        return
+    _ready()
+    for line in sys.stdin:
+        command = line.split()
+        if command[0] == "END":
+            return
+        await timed(int(command[1]))
+
+
+def raw_ping(path: str, n: int, size: int, chunked: bool = False) -> None:
+    sock = _bind_raw(_client_path(path))
+    data, buf = b"p" * size, bytearray(_BUF)
+    sendto, recv_into = sock.sendto, sock.recv_into
+
+    def step(k: int) -> None:
+        for _ in range(k):
+            sendto(data, path)
+            recv_into(buf)
+
+    _drive(step, n, chunked)
+
+
+def genudp_ping(path: str, n: int, size: int, chunked: bool = False) -> None:
     sock = genudp.open(path=_client_path(path), active=False)
     data = b"p" * size
     send, recv = sock.send, sock.recv
-    t0, c0 = time.perf_counter(), _cpu()
-    for _ in range(n):
-        send(data, path)
-        recv()
-    _report(n, time.perf_counter() - t0, _cpu() - c0)
+
+    def step(k: int) -> None:
+        for _ in range(k):
+            send(data, path)
+            recv()
+
+    _drive(step, n, chunked)
 
 
-def genudp_ping_active(path: str, n: int, size: int) -> None:
+def genudp_ping_active(path: str, n: int, size: int, chunked: bool = False) -> None:
     sock = genudp.open(path=_client_path(path), active=True)
     data = b"p" * size
     send, receive = sock.send, genudp.receive
-    t0, c0 = time.perf_counter(), _cpu()
-    for _ in range(n):
-        send(data, path)
-        receive()
-    _report(n, time.perf_counter() - t0, _cpu() - c0)
+
+    def step(k: int) -> None:
+        for _ in range(k):
+            send(data, path)
+            receive()
+
+    _drive(step, n, chunked)
 
 
-def asyncio_ping_sock(path: str, n: int, size: int) -> None:
+def asyncio_ping_sock(path: str, n: int, size: int, chunked: bool = False) -> None:
     async def main() -> None:
         loop = asyncio.get_running_loop()
         sock = _bind_raw(_client_path(path))
         sock.setblocking(False)
         data = b"p" * size
-        t0, c0 = time.perf_counter(), _cpu()
-        for _ in range(n):
-            await loop.sock_sendto(sock, data, path)
-            await loop.sock_recvfrom(sock, _BUF)
-        _report(n, time.perf_counter() - t0, _cpu() - c0)
+
+        async def step(k: int) -> None:
+            for _ in range(k):
+                await loop.sock_sendto(sock, data, path)
+                await loop.sock_recvfrom(sock, _BUF)
+
+        await _adrive(step, n, chunked)
 
     asyncio.run(main())
 
 
-def _ping_aio(path: str, n: int, size: int, loop: str) -> None:
+def _ping_aio(path: str, n: int, size: int, loop: str, chunked: bool) -> None:
     async def main() -> None:
         sock = genudp.open(path=_client_path(path), active=False)
         data = b"p" * size
-        t0, c0 = time.perf_counter(), _cpu()
-        for _ in range(n):
-            await sock.asend(data, path)
-            await sock.arecv()
-        _report(n, time.perf_counter() - t0, _cpu() - c0)
+
+        async def step(k: int) -> None:
+            for _ in range(k):
+                await sock.asend(data, path)
+                await sock.arecv()
+
+        await _adrive(step, n, chunked)
 
     _run_async(main, loop)
 
 
-def genudp_ping_aio(path: str, n: int, size: int) -> None:
-    _ping_aio(path, n, size, "asyncio")
+def genudp_ping_aio(path: str, n: int, size: int, chunked: bool = False) -> None:
+    _ping_aio(path, n, size, "asyncio", chunked)
 
 
-def genudp_ping_uvloop(path: str, n: int, size: int) -> None:
-    _ping_aio(path, n, size, "uvloop")
+def genudp_ping_uvloop(path: str, n: int, size: int, chunked: bool = False) -> None:
+    _ping_aio(path, n, size, "uvloop", chunked)
 
 
 # -- a sender kept waiting on a full destination ------------------------------------------------
@@ -380,7 +434,7 @@ def blocked_sender_aio(path: str, n: int, size: int) -> None:
     blocked_sender(path, n, size, use_asyncio=True)
 
 
-ROLES: dict[str, Callable[[str, int, int], None]] = {
+ROLES: dict[str, Callable[..., None]] = {
     f.__name__: f
     for f in (
         raw_recv,
@@ -410,11 +464,23 @@ ROLES: dict[str, Callable[[str, int, int], None]] = {
 }
 
 
+CHUNKED_CLIENTS = frozenset(
+    {raw_ping, genudp_ping, genudp_ping_active, asyncio_ping_sock, genudp_ping_aio, genudp_ping_uvloop}
+)
+
+
 def main(argv: list[str]) -> int:
+    chunked = "--chunked" in argv
+    argv = [a for a in argv if a != "--chunked"]
     role, path, n, size = argv[0], argv[1], int(argv[2]), int(argv[3])
     if len(argv) > 4:
         os.sched_setaffinity(0, {int(argv[4])})
-    ROLES[role](path, n, size)
+    if chunked:
+        if ROLES[role] not in CHUNKED_CLIENTS:
+            raise SystemExit(f"{role} is not a round-trip client: --chunked does not apply")
+        ROLES[role](path, n, size, chunked=True)
+    else:
+        ROLES[role](path, n, size)
     return 0
 
 
