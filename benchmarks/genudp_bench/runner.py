@@ -1,12 +1,11 @@
 """``genudp bench``: every scenario beside its raw baseline, in the same run, as ratios.
 
 These machines are noisy (absolute numbers swing 2-5x between runs), so nothing here compares
-across runs: each repeat runs the baseline and then each candidate, back to back, and a repeat's
-ratio is candidate / baseline of that repeat. Round trips interleave finer: every pair of a
-repeat is started at once, and the runner has them take turns in chunks, so that a chunk's
-ratio compares figures taken a fraction of a second apart; the repeat's ratio is the median of
-its chunks'. The report gives the median ratio over the repeats and its spread
-(lowest-highest), with the median absolute figures for orientation only.
+across runs. In each repeat every pair of a scenario (the baseline, the candidate, the others)
+is started at once, and the runner has the pairs take turns in chunks: a chunk's ratio compares
+the candidate with the baseline measured a fraction of a second before or after it, and a
+repeat's ratio is the median of its chunks'. The report gives the median ratio over the repeats
+and its spread (lowest-highest), with the median absolute figures for orientation only.
 
 See README.md in this directory for the scenarios, the targets, and how to read the output.
 """
@@ -149,7 +148,7 @@ class Settings:
 @dataclass
 class Measurement:
     value: float  # datagrams/s, µs per round trip, or share of a core
-    server_cpu: float | None = None
+    server_cpu: float | None = None  # a receiver's CPU seconds per datagram
     client_cpu: float | None = None
 
 
@@ -161,18 +160,19 @@ class Row:
     is_candidate: bool
     values: list[float] = field(default_factory=list)
     ratios: list[float] = field(default_factory=list)
-    server_cpu: list[float] = field(default_factory=list)
+    server_cpu: list[float] = field(default_factory=list)  # receiver CPU s/datagram, per repeat
 
 
-def _worker(role: str, path: str, n: int, size: int, core: int | None, chunked: bool = False) -> subprocess.Popen[str]:
+def _worker(
+    role: str, path: str, n: int, size: int, core: int | None, extra: list[str] | None = None
+) -> subprocess.Popen[str]:
     argv = [sys.executable, "-m", "genudp_bench.workers", role, path, str(n), str(size)]
     if core is not None:
         argv.append(str(core))
-    if chunked:
-        argv.append("--chunked")
+    argv += extra or []
     return subprocess.Popen(
         argv,
-        stdin=subprocess.PIPE if chunked else subprocess.DEVNULL,
+        stdin=subprocess.PIPE if extra else subprocess.DEVNULL,
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
@@ -199,82 +199,79 @@ def _result(proc: subprocess.Popen[str], role: str, timeout: float) -> dict[str,
     return value
 
 
-def measure(scenario: Scenario, pair: Pair, size: int, settings: Settings) -> Measurement:
-    """Run one pair of processes once: a throughput or CPU scenario (round trips:
-    ``measure_chunked``)."""
-    n = settings.throughput_n if scenario.kind == "throughput" else settings.blocked_ms
+def measure_cpu(pair: Pair, size: int, settings: Settings) -> Measurement:
+    """The CPU scenario: one process, once (throughput and round trips: ``measure_chunked``)."""
     with tempfile.TemporaryDirectory(prefix="genudp-bench-") as tmp:
-        path = str(Path(tmp) / "s.sock")
-        server = None
-        if pair.server is not None:
-            server = _worker(pair.server, path, n, size, None)
-            _expect(server, "READY", pair.server)
-        client = _worker(pair.client, path, n, size, None)
+        client = _worker(pair.client, str(Path(tmp) / "s.sock"), settings.blocked_ms, size, None)
         try:
             out = _result(client, pair.client, 300)
-            back = _result(server, pair.server or "", 300) if server is not None else None
         finally:
-            for proc in (client, server):
-                if proc is not None and proc.poll() is None:
-                    proc.kill()
-                    proc.wait()
-                if proc is not None:
-                    for stream in (proc.stdout, proc.stderr):
-                        if stream is not None:
-                            stream.close()
-    if scenario.kind == "throughput":
-        assert back is not None
-        return Measurement((back["count"] - 1) / back["seconds"], back["cpu"], out["cpu"])
+            if client.poll() is None:
+                client.kill()
+                client.wait()
+            for stream in (client.stdout, client.stderr):
+                if stream is not None:
+                    stream.close()
     return Measurement(out["cpu"] / out["seconds"], None, out["cpu"])
 
 
-def measure_chunked(pairs: list[Pair], size: int, settings: Settings) -> list[list[float]]:
-    """One repeat of a round-trip scenario: every pair's server and client run at once, and
-    the clients take turns, ``settings.chunks`` times, each making its share of round trips
-    while the others wait (asleep: a client reads its next command, a server waits for the
-    next ping). Returns each pair's µs per round trip, chunk by chunk.
+def measure_chunked(scenario: Scenario, pairs: list[Pair], size: int, settings: Settings) -> list[list[Measurement]]:
+    """One repeat of a throughput or round-trip scenario: every pair's two processes run at
+    once, and the pairs take turns, ``settings.chunks`` times, each sending or pinging its
+    share while the others wait, asleep (a client reads its next command; a receiver or
+    server waits for the next datagram). Returns each pair's measurements, chunk by chunk.
 
     The order of the turns alternates from chunk to chunk, so that no pair always goes first.
     """
+    roundtrip = scenario.kind == "roundtrip"
     # Round trips are bimodal when both processes share a core: pin them apart (DESIGN.md §5).
-    pin = len(os.sched_getaffinity(0)) >= 2
-    per_chunk = max(1, settings.roundtrip_n // settings.chunks)
+    pin = roundtrip and len(os.sched_getaffinity(0)) >= 2
+    n = settings.roundtrip_n if roundtrip else settings.throughput_n
+    per_chunk = max(2, n // settings.chunks)
     total = per_chunk * settings.chunks
+    chunks = ["--chunks", str(settings.chunks)]
     procs: list[subprocess.Popen[str]] = []
-    values: list[list[float]] = [[] for _ in pairs]
+    got: list[list[Measurement]] = [[] for _ in pairs]
     with tempfile.TemporaryDirectory(prefix="genudp-bench-") as tmp:
         try:
-            clients = []
+            started = []
             for i, pair in enumerate(pairs):
                 assert pair.server is not None
                 path = str(Path(tmp) / f"s{i}.sock")
-                server = _worker(pair.server, path, total, size, 1 if pin else None)
+                server = _worker(pair.server, path, total, size, 1 if pin else None, chunks)
                 procs.append(server)
                 _expect(server, "READY", pair.server)
-                client = _worker(pair.client, path, total, size, 0 if pin else None, chunked=True)
+                client = _worker(pair.client, path, total, size, 0 if pin else None, chunks)
                 procs.append(client)
                 _expect(client, "READY", pair.client)
-                clients.append(client)
+                started.append((server, client))
             for chunk in range(settings.chunks):
                 order = list(range(len(pairs)))
                 if chunk % 2:
                     order.reverse()
                 for i in order:
-                    client = clients[i]
+                    server, client = started[i]
                     assert client.stdin is not None
                     client.stdin.write(f"GO {per_chunk}\n")
                     client.stdin.flush()
                     out = _result_line(client, pairs[i].client)
-                    values[i].append(out["seconds"] / out["count"] * 1e6)
-            for client in clients:
+                    if roundtrip:
+                        got[i].append(Measurement(out["seconds"] / out["count"] * 1e6, None, out["cpu"]))
+                    else:
+                        back = _result_line(server, pairs[i].server or "")
+                        rate = (back["count"] - 1) / back["seconds"]
+                        got[i].append(Measurement(rate, back["cpu"] / (back["count"] - 1), out["cpu"]))
+            for (server, client), pair in zip(started, pairs, strict=True):
                 assert client.stdin is not None
                 client.stdin.write("END\n")
                 client.stdin.flush()
                 client.wait(60)
-            for server, pair in zip(procs[::2], pairs, strict=True):
-                back = _result(server, pair.server or "", 60)
-                if back["count"] != total:
-                    raise RuntimeError(f"{pair.server} served {back['count']} round trips, not {total}")
+                if roundtrip:
+                    back = _result(server, pair.server or "", 60)
+                    if back["count"] != total:
+                        raise RuntimeError(f"{pair.server} served {back['count']} round trips, not {total}")
+                else:
+                    server.wait(60)
         finally:
             for proc in procs:
                 if proc.poll() is None:
@@ -283,7 +280,7 @@ def measure_chunked(pairs: list[Pair], size: int, settings: Settings) -> list[li
                 for stream in (proc.stdin, proc.stdout, proc.stderr):
                     if stream is not None:
                         stream.close()
-    return values
+    return got
 
 
 def _runnable(pair: Pair) -> bool:
@@ -303,37 +300,25 @@ def run(settings: Settings, progress: TextIO | None = None) -> list[Row]:
         mine = [Row(scenario, size, p.label, p is scenario.candidate) for p in pairs]
         rows.extend(mine)
         for _ in range(settings.repeats):
-            if scenario.kind == "roundtrip":
-                # Interleaved chunk by chunk; the repeat's figures are the medians of its chunks.
-                chunks = measure_chunked(pairs, size, settings)
-                for row, series in zip(mine, chunks, strict=True):
-                    row.values.append(statistics.median(series))
-                    if scenario.baseline is not None:
-                        row.ratios.append(statistics.median([v / b for v, b in zip(series, chunks[0], strict=True)]))
-                done += len(pairs)
-                if progress is not None:
-                    elapsed = time.monotonic() - started
-                    progress.write(f"\r  {done}/{total} runs, {elapsed:.0f} s: {scenario.key} {size} B{'':<40}")
-                    progress.flush()
-                continue
-            # Interleaved: baseline, candidate, others, then again; ratios within one repeat.
-            got = []
-            for pair, row in zip(pairs, mine, strict=True):
-                m = measure(scenario, pair, size, settings)
-                row.values.append(m.value)
-                if m.server_cpu is not None:
-                    row.server_cpu.append(m.server_cpu)
-                got.append(m.value)
-                done += 1
-                if progress is not None:
-                    elapsed = time.monotonic() - started
-                    progress.write(
-                        f"\r  {done}/{total} runs, {elapsed:.0f} s: {scenario.key} {size} B {pair.label:<40}"
-                    )
-                    progress.flush()
-            if scenario.baseline is not None:
-                for row, value in zip(mine, got, strict=True):
-                    row.ratios.append(value / got[0])
+            if scenario.kind == "cpu":
+                measured = [[measure_cpu(pair, size, settings)] for pair in pairs]
+            else:
+                measured = measure_chunked(scenario, pairs, size, settings)
+            # A repeat's figure is the median of its chunks; its ratio, the median of the
+            # chunks' ratios, each against the baseline's chunk taken just before or after it.
+            for row, series in zip(mine, measured, strict=True):
+                row.values.append(statistics.median(m.value for m in series))
+                cpu = [m.server_cpu for m in series if m.server_cpu is not None]
+                if cpu:
+                    row.server_cpu.append(statistics.median(cpu))
+                if scenario.baseline is not None:
+                    base = measured[0]
+                    row.ratios.append(statistics.median([m.value / b.value for m, b in zip(series, base, strict=True)]))
+            done += len(pairs)
+            if progress is not None:
+                elapsed = time.monotonic() - started
+                progress.write(f"\r  {done}/{total} runs, {elapsed:.0f} s: {scenario.key} {size} B{'':<40}")
+                progress.flush()
     if progress is not None:
         progress.write("\r" + " " * 100 + "\r")
         progress.flush()
@@ -382,7 +367,7 @@ def report(rows: list[Row], settings: Settings, out: TextIO) -> None:
             ratio = f"{statistics.median(row.ratios):5.2f}x ({lo:.2f}-{hi:.2f})"
         recv_cpu = ""
         if row.server_cpu and row.scenario.kind == "throughput":
-            per = statistics.median(row.server_cpu) / (settings.throughput_n - 1) * 1e6
+            per = statistics.median(row.server_cpu) * 1e6
             recv_cpu = f"  receiver {per:.1f} us CPU/dgram"
         out.write(f"  {row.label:<34}{shown}  {ratio:<20}{_verdict(row)}{recv_cpu}\n")
 
@@ -409,7 +394,7 @@ def as_json(rows: list[Row], settings: Settings) -> dict[str, Any]:
                 "median_ratio": statistics.median(row.ratios) if row.ratios else None,
                 "target": list(row.scenario.target) if row.is_candidate else None,
                 "verdict": _verdict(row).split(" ")[0] or None,
-                "server_cpu_seconds": row.server_cpu,
+                "receiver_cpu_seconds_per_datagram": row.server_cpu,
             }
             for row in rows
         ],

@@ -1,16 +1,16 @@
 """One side of a benchmark scenario, run as a process of its own:
 
-    python -m genudp_bench.workers ROLE PATH N SIZE [CORE]
+    python -m genudp_bench.workers ROLE PATH N SIZE [CORE] [--chunks C]
 
 A receiver or server binds PATH, prints ``READY`` and serves; a sender or client then runs.
 Each prints one line ``RESULT {json}``: ``count``, ``seconds`` (first to last datagram for a
 receiver; the whole run for a sender or client) and ``cpu`` (this process's CPU seconds over
 the same span). CORE pins the process to one CPU (round trips; see README.md).
 
-A round-trip client given ``--chunked`` (after CORE) sets up, prints ``READY``, and then runs in
-chunks on command: for each line ``GO K`` on stdin it makes K round trips and prints a
-``RESULT`` for them; ``END`` ends it. The runner uses this to interleave a baseline and a
-candidate, both running, chunk by chunk (README.md, "Method").
+With ``--chunks C`` a worker runs in C chunks, a ``RESULT`` for each: a receiver as the
+datagrams come; a sender or round-trip client on command, one chunk per line ``GO K`` on stdin
+(after it prints ``READY``), until ``END``. The runner uses this to interleave a baseline and a
+candidate, all running, chunk by chunk (README.md, "Method").
 
 Raw roles use a plain blocking Python socket: the baseline. genudp roles use the public API only.
 """
@@ -51,7 +51,59 @@ def _bind_raw(path: str) -> socket.socket:
     return sock
 
 
-# -- receivers: count N datagrams, timed from the first ---------------------------------------
+# -- chunks ---------------------------------------------------------------------------------
+#
+# Given ``--chunks C``, a worker runs in C chunks of N // C (README.md, "Method"): a receiver
+# reports each chunk as it completes; a sender or round-trip client prints READY once set up and
+# then runs one chunk per ``GO K`` line on stdin, reporting each, until ``END``. Without it, one
+# chunk of N, as a plain run. Servers of round trips serve N in all either way.
+
+_chunks = 0  # set by main from --chunks
+
+
+def _chunk_sizes(n: int) -> list[int]:
+    return [n // _chunks] * _chunks if _chunks else [n]
+
+
+def _timed(step: Callable[[int], None], n: int) -> None:
+    t0, c0 = time.perf_counter(), _cpu()
+    step(n)
+    _report(n, time.perf_counter() - t0, _cpu() - c0)
+
+
+def _drive(step: Callable[[int], None], n: int) -> None:
+    """Run ``step`` (a sender's or client's loop) for ``n``, timed; or per ``GO K`` on stdin."""
+    if not _chunks:
+        _timed(step, n)
+        return
+    _ready()
+    for line in sys.stdin:
+        command = line.split()
+        if command[0] == "END":
+            return
+        _timed(step, int(command[1]))
+
+
+async def _adrive(step: Callable[[int], Any], n: int) -> None:
+    """``_drive`` for a coroutine ``step``. Between chunks the loop is idle: reading stdin blocks it."""
+
+    async def timed(k: int) -> None:
+        t0, c0 = time.perf_counter(), _cpu()
+        await step(k)
+        _report(k, time.perf_counter() - t0, _cpu() - c0)
+
+    if not _chunks:
+        await timed(n)
+        return
+    _ready()
+    for line in sys.stdin:
+        command = line.split()
+        if command[0] == "END":
+            return
+        await timed(int(command[1]))
+
+
+# -- receivers: count N datagrams (per chunk), timed from the first ---------------------------
 
 
 def raw_recv(path: str, n: int, size: int) -> None:
@@ -59,33 +111,36 @@ def raw_recv(path: str, n: int, size: int) -> None:
     _ready()
     buf = bytearray(_BUF)
     recvfrom_into = sock.recvfrom_into
-    recvfrom_into(buf)
-    t0, c0 = time.perf_counter(), _cpu()
-    for _ in range(n - 1):
+    for k in _chunk_sizes(n):
         recvfrom_into(buf)
-    _report(n, time.perf_counter() - t0, _cpu() - c0)
+        t0, c0 = time.perf_counter(), _cpu()
+        for _ in range(k - 1):
+            recvfrom_into(buf)
+        _report(k, time.perf_counter() - t0, _cpu() - c0)
 
 
 def genudp_recv(path: str, n: int, size: int) -> None:
     sock = genudp.open(path=path, active=False)
     _ready()
     recv = sock.recv
-    recv()
-    t0, c0 = time.perf_counter(), _cpu()
-    for _ in range(n - 1):
+    for k in _chunk_sizes(n):
         recv()
-    _report(n, time.perf_counter() - t0, _cpu() - c0)
+        t0, c0 = time.perf_counter(), _cpu()
+        for _ in range(k - 1):
+            recv()
+        _report(k, time.perf_counter() - t0, _cpu() - c0)
 
 
 def genudp_active(path: str, n: int, size: int) -> None:
     genudp.open(path=path, active=True)
     _ready()
     receive = genudp.receive
-    receive()
-    t0, c0 = time.perf_counter(), _cpu()
-    for _ in range(n - 1):
+    for k in _chunk_sizes(n):
         receive()
-    _report(n, time.perf_counter() - t0, _cpu() - c0)
+        t0, c0 = time.perf_counter(), _cpu()
+        for _ in range(k - 1):
+            receive()
+        _report(k, time.perf_counter() - t0, _cpu() - c0)
 
 
 def genudp_arecv(path: str, n: int, size: int) -> None:
@@ -93,11 +148,12 @@ def genudp_arecv(path: str, n: int, size: int) -> None:
         sock = genudp.open(path=path, active=False)
         _ready()
         arecv = sock.arecv
-        await arecv()
-        t0, c0 = time.perf_counter(), _cpu()
-        for _ in range(n - 1):
+        for k in _chunk_sizes(n):
             await arecv()
-        _report(n, time.perf_counter() - t0, _cpu() - c0)
+            t0, c0 = time.perf_counter(), _cpu()
+            for _ in range(k - 1):
+                await arecv()
+            _report(k, time.perf_counter() - t0, _cpu() - c0)
 
     asyncio.run(main())
 
@@ -108,21 +164,27 @@ def asyncio_endpoint_recv(path: str, n: int, size: int) -> None:
     async def main() -> None:
         loop = asyncio.get_running_loop()
         done: asyncio.Future[None] = loop.create_future()
-        state = {"count": 0, "t0": 0.0, "c0": 0.0}
+        sizes = _chunk_sizes(n)
 
         class Protocol(asyncio.DatagramProtocol):
+            count, chunk, t0, c0 = 0, 0, 0.0, 0.0
+
             def datagram_received(self, data: bytes, addr: Any) -> None:
-                state["count"] += 1
-                if state["count"] == 1:
-                    state["t0"], state["c0"] = time.perf_counter(), _cpu()
-                elif state["count"] == n and not done.done():
-                    done.set_result(None)
+                self.count += 1
+                k = sizes[self.chunk]
+                if self.count == 1:
+                    self.t0, self.c0 = time.perf_counter(), _cpu()
+                if self.count == k:
+                    _report(k, time.perf_counter() - self.t0, _cpu() - self.c0)
+                    self.count = 0
+                    self.chunk += 1
+                    if self.chunk == len(sizes) and not done.done():
+                        done.set_result(None)
 
         sock = _bind_raw(path)
         transport, _ = await loop.create_datagram_endpoint(Protocol, sock=sock)
         _ready()
         await done
-        _report(n, time.perf_counter() - state["t0"], _cpu() - state["c0"])
         transport.close()
 
     asyncio.run(main())
@@ -136,11 +198,12 @@ def asyncio_sock_recvfrom(path: str, n: int, size: int) -> None:
         sock = _bind_raw(path)
         sock.setblocking(False)
         _ready()
-        await loop.sock_recvfrom(sock, _BUF)
-        t0, c0 = time.perf_counter(), _cpu()
-        for _ in range(n - 1):
+        for k in _chunk_sizes(n):
             await loop.sock_recvfrom(sock, _BUF)
-        _report(n, time.perf_counter() - t0, _cpu() - c0)
+            t0, c0 = time.perf_counter(), _cpu()
+            for _ in range(k - 1):
+                await loop.sock_recvfrom(sock, _BUF)
+            _report(k, time.perf_counter() - t0, _cpu() - c0)
 
     asyncio.run(main())
 
@@ -152,20 +215,24 @@ def raw_send(path: str, n: int, size: int) -> None:
     sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
     data = b"x" * size
     sendto = sock.sendto
-    t0, c0 = time.perf_counter(), _cpu()
-    for _ in range(n):
-        sendto(data, path)
-    _report(n, time.perf_counter() - t0, _cpu() - c0)
+
+    def step(k: int) -> None:
+        for _ in range(k):
+            sendto(data, path)
+
+    _drive(step, n)
 
 
 def genudp_send(path: str, n: int, size: int) -> None:
     sock = genudp.open(family="local", active=False)
     data = b"x" * size
     send = sock.send
-    t0, c0 = time.perf_counter(), _cpu()
-    for _ in range(n):
-        send(data, path)
-    _report(n, time.perf_counter() - t0, _cpu() - c0)
+
+    def step(k: int) -> None:
+        for _ in range(k):
+            send(data, path)
+
+    _drive(step, n)
 
 
 def genudp_asend(path: str, n: int, size: int) -> None:
@@ -173,10 +240,12 @@ def genudp_asend(path: str, n: int, size: int) -> None:
         sock = genudp.open(family="local", active=False)
         data = b"x" * size
         asend = sock.asend
-        t0, c0 = time.perf_counter(), _cpu()
-        for _ in range(n):
-            await asend(data, path)
-        _report(n, time.perf_counter() - t0, _cpu() - c0)
+
+        async def step(k: int) -> None:
+            for _ in range(k):
+                await asend(data, path)
+
+        await _adrive(step, n)
 
     asyncio.run(main())
 
@@ -264,45 +333,7 @@ def _client_path(path: str) -> str:
     return path + ".client"
 
 
-def _timed(step: Callable[[int], None], n: int) -> None:
-    t0, c0 = time.perf_counter(), _cpu()
-    step(n)
-    _report(n, time.perf_counter() - t0, _cpu() - c0)
-
-
-def _drive(step: Callable[[int], None], n: int, chunked: bool) -> None:
-    """Run ``step`` for ``n`` round trips, timed; or, ``chunked``, for each ``GO K`` on stdin."""
-    if not chunked:
-        _timed(step, n)
-        return
-    _ready()
-    for line in sys.stdin:
-        command = line.split()
-        if command[0] == "END":
-            return
-        _timed(step, int(command[1]))
-
-
-async def _adrive(step: Callable[[int], Any], n: int, chunked: bool) -> None:
-    """``_drive`` for a coroutine ``step``. Between chunks the loop is idle: reading stdin blocks it."""
-
-    async def timed(k: int) -> None:
-        t0, c0 = time.perf_counter(), _cpu()
-        await step(k)
-        _report(k, time.perf_counter() - t0, _cpu() - c0)
-
-    if not chunked:
-        await timed(n)
-        return
-    _ready()
-    for line in sys.stdin:
-        command = line.split()
-        if command[0] == "END":
-            return
-        await timed(int(command[1]))
-
-
-def raw_ping(path: str, n: int, size: int, chunked: bool = False) -> None:
+def raw_ping(path: str, n: int, size: int) -> None:
     sock = _bind_raw(_client_path(path))
     data, buf = b"p" * size, bytearray(_BUF)
     sendto, recv_into = sock.sendto, sock.recv_into
@@ -312,10 +343,10 @@ def raw_ping(path: str, n: int, size: int, chunked: bool = False) -> None:
             sendto(data, path)
             recv_into(buf)
 
-    _drive(step, n, chunked)
+    _drive(step, n)
 
 
-def genudp_ping(path: str, n: int, size: int, chunked: bool = False) -> None:
+def genudp_ping(path: str, n: int, size: int) -> None:
     sock = genudp.open(path=_client_path(path), active=False)
     data = b"p" * size
     send, recv = sock.send, sock.recv
@@ -325,10 +356,10 @@ def genudp_ping(path: str, n: int, size: int, chunked: bool = False) -> None:
             send(data, path)
             recv()
 
-    _drive(step, n, chunked)
+    _drive(step, n)
 
 
-def genudp_ping_active(path: str, n: int, size: int, chunked: bool = False) -> None:
+def genudp_ping_active(path: str, n: int, size: int) -> None:
     sock = genudp.open(path=_client_path(path), active=True)
     data = b"p" * size
     send, receive = sock.send, genudp.receive
@@ -338,10 +369,10 @@ def genudp_ping_active(path: str, n: int, size: int, chunked: bool = False) -> N
             send(data, path)
             receive()
 
-    _drive(step, n, chunked)
+    _drive(step, n)
 
 
-def asyncio_ping_sock(path: str, n: int, size: int, chunked: bool = False) -> None:
+def asyncio_ping_sock(path: str, n: int, size: int) -> None:
     async def main() -> None:
         loop = asyncio.get_running_loop()
         sock = _bind_raw(_client_path(path))
@@ -353,12 +384,12 @@ def asyncio_ping_sock(path: str, n: int, size: int, chunked: bool = False) -> No
                 await loop.sock_sendto(sock, data, path)
                 await loop.sock_recvfrom(sock, _BUF)
 
-        await _adrive(step, n, chunked)
+        await _adrive(step, n)
 
     asyncio.run(main())
 
 
-def _ping_aio(path: str, n: int, size: int, loop: str, chunked: bool) -> None:
+def _ping_aio(path: str, n: int, size: int, loop: str) -> None:
     async def main() -> None:
         sock = genudp.open(path=_client_path(path), active=False)
         data = b"p" * size
@@ -368,17 +399,17 @@ def _ping_aio(path: str, n: int, size: int, loop: str, chunked: bool) -> None:
                 await sock.asend(data, path)
                 await sock.arecv()
 
-        await _adrive(step, n, chunked)
+        await _adrive(step, n)
 
     _run_async(main, loop)
 
 
-def genudp_ping_aio(path: str, n: int, size: int, chunked: bool = False) -> None:
-    _ping_aio(path, n, size, "asyncio", chunked)
+def genudp_ping_aio(path: str, n: int, size: int) -> None:
+    _ping_aio(path, n, size, "asyncio")
 
 
-def genudp_ping_uvloop(path: str, n: int, size: int, chunked: bool = False) -> None:
-    _ping_aio(path, n, size, "uvloop", chunked)
+def genudp_ping_uvloop(path: str, n: int, size: int) -> None:
+    _ping_aio(path, n, size, "uvloop")
 
 
 # -- a sender kept waiting on a full destination ------------------------------------------------
@@ -464,23 +495,16 @@ ROLES: dict[str, Callable[..., None]] = {
 }
 
 
-CHUNKED_CLIENTS = frozenset(
-    {raw_ping, genudp_ping, genudp_ping_active, asyncio_ping_sock, genudp_ping_aio, genudp_ping_uvloop}
-)
-
-
 def main(argv: list[str]) -> int:
-    chunked = "--chunked" in argv
-    argv = [a for a in argv if a != "--chunked"]
+    global _chunks
+    if "--chunks" in argv:
+        at = argv.index("--chunks")
+        _chunks = int(argv[at + 1])
+        argv = argv[:at] + argv[at + 2 :]
     role, path, n, size = argv[0], argv[1], int(argv[2]), int(argv[3])
     if len(argv) > 4:
         os.sched_setaffinity(0, {int(argv[4])})
-    if chunked:
-        if ROLES[role] not in CHUNKED_CLIENTS:
-            raise SystemExit(f"{role} is not a round-trip client: --chunked does not apply")
-        ROLES[role](path, n, size, chunked=True)
-    else:
-        ROLES[role](path, n, size)
+    ROLES[role](path, n, size)
     return 0
 
 
