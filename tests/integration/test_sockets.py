@@ -151,6 +151,37 @@ def test_connected_sender_sends_without_a_destination(make_pair: Maker) -> None:
     assert p.sender.peername() is not None
 
 
+def test_a_connected_local_sender_keeps_its_receiver_until_connected_again(tmp_sock_dir: Path) -> None:
+    """What the README says of connect() for a hot destination: the connection names a
+    receiver, not a path. Once that receiver closes, the next send fails "econnrefused" and
+    the kernel drops the connection ("enotconn" after that), even with a new receiver at the
+    path; connecting again reaches the new one. Nothing is sent by the failed sends."""
+    path = str(tmp_sock_dir / "hot.sock")
+    old = genudp.open(path=path, active=False)
+    sender = genudp.open(family="local", active=False)
+    try:
+        sender.connect(path)
+        sender.send(b"1")
+        assert old.recv(timeout=30) == (None, 0, b"1")
+        old.close()
+        new = genudp.open(path=path, active=False, unlink_stale=True)
+        with pytest.raises(genudp.Error) as refused:
+            sender.send(b"2")
+        assert refused.value.reason == "econnrefused"
+        with pytest.raises(genudp.Error) as unconnected:
+            sender.send(b"3")
+        assert unconnected.value.reason == "enotconn"
+        sender.connect(path)
+        sender.send(b"4")
+        assert new.recv(timeout=30) == (None, 0, b"4")
+        with pytest.raises(genudp.Timeout):
+            new.recv(timeout=0)  # "2" and "3" were not sent anywhere
+        assert sender.info()["datagrams_sent"] == 2
+        new.close()
+    finally:
+        sender.close()
+
+
 def test_send_without_destination_on_unconnected_socket(make_pair: Maker, kind: str) -> None:
     p = make_pair(active=False)
     with pytest.raises(genudp.Error) as info:
