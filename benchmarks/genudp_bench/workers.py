@@ -24,7 +24,7 @@ import socket
 import sys
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import genudp
@@ -65,42 +65,34 @@ def _chunk_sizes(n: int) -> list[int]:
     return [n // _chunks] * _chunks if _chunks else [n]
 
 
-def _timed(step: Callable[[int], None], n: int) -> None:
-    t0, c0 = time.perf_counter(), _cpu()
-    step(n)
-    _report(n, time.perf_counter() - t0, _cpu() - c0)
+def _turns(n: int) -> Iterator[int]:
+    """How many to send or ping in each turn: ``n`` once; or, in chunks, K for each ``GO K``
+    on stdin, after READY, until ``END``."""
+    if not _chunks:
+        yield n
+        return
+    _ready()
+    for line in sys.stdin:
+        command = line.split()
+        if command[0] == "END":
+            return
+        yield int(command[1])
 
 
 def _drive(step: Callable[[int], None], n: int) -> None:
-    """Run ``step`` (a sender's or client's loop) for ``n``, timed; or per ``GO K`` on stdin."""
-    if not _chunks:
-        _timed(step, n)
-        return
-    _ready()
-    for line in sys.stdin:
-        command = line.split()
-        if command[0] == "END":
-            return
-        _timed(step, int(command[1]))
+    """Run ``step`` (a sender's or client's loop) for each turn, timed."""
+    for k in _turns(n):
+        t0, c0 = time.perf_counter(), _cpu()
+        step(k)
+        _report(k, time.perf_counter() - t0, _cpu() - c0)
 
 
 async def _adrive(step: Callable[[int], Any], n: int) -> None:
-    """``_drive`` for a coroutine ``step``. Between chunks the loop is idle: reading stdin blocks it."""
-
-    async def timed(k: int) -> None:
+    """``_drive`` for a coroutine ``step``. Between turns the loop is idle: reading stdin blocks it."""
+    for k in _turns(n):
         t0, c0 = time.perf_counter(), _cpu()
         await step(k)
         _report(k, time.perf_counter() - t0, _cpu() - c0)
-
-    if not _chunks:
-        await timed(n)
-        return
-    _ready()
-    for line in sys.stdin:
-        command = line.split()
-        if command[0] == "END":
-            return
-        await timed(int(command[1]))
 
 
 # -- receivers: count N datagrams (per chunk), timed from the first ---------------------------

@@ -443,6 +443,7 @@ class Socket:
                 c[1] += time.monotonic() - direct
 
     def _record_sent(self, sent: int) -> None:
+        """Count a datagram sent (``send``'s common path writes this out inline)."""
         log = self._sent
         log.append(sent)
         if len(log) > _FOLD_AT:
@@ -529,10 +530,7 @@ class Socket:
                     sent = await self._asend_wait(data, dest, timeout)
                 except (OSError, TypeError, ValueError, OverflowError) as exc:
                     raise self._send_failure(exc, data, dest) from None
-            log = self._sent
-            log.append(sent)
-            if len(log) > _FOLD_AT:
-                self._fold_sent()
+            self._record_sent(sent)  # after the syscall: off a round trip's critical path
         finally:
             users.pop()
             if self._state and not users:

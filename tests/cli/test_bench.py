@@ -52,62 +52,50 @@ def test_bench_round_trips_run_chunk_by_chunk(capsys: pytest.CaptureFixture[str]
             assert row["ratios"] == [1.0, 1.0]
 
 
+def _run_pair(server: list[str], client: list[str], commands: str) -> tuple[list[str], list[str]]:
+    """Start a bench worker ``server`` (until READY), run ``client`` fed ``commands`` on stdin;
+    return the client's lines and, once it has exited, the server's (after READY)."""
+    workers = [sys.executable, "-m", "genudp_bench.workers"]
+    proc = subprocess.Popen([*workers, *server], stdout=subprocess.PIPE, text=True)
+    try:
+        assert proc.stdout is not None and proc.stdout.readline().strip() == "READY"
+        done = subprocess.run(
+            [*workers, *client], input=commands, capture_output=True, text=True, timeout=60, check=True
+        )
+        out, _ = proc.communicate(timeout=60)
+        assert proc.returncode == 0
+        return done.stdout.splitlines(), out.splitlines()
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+        if proc.stdout is not None:
+            proc.stdout.close()
+
+
+def _counts(lines: list[str]) -> list[int]:
+    return [json.loads(line.removeprefix("RESULT "))["count"] for line in lines if line.startswith("RESULT ")]
+
+
 def test_a_chunked_client_answers_each_go_with_one_result(tmp_path: Path) -> None:
     """The worker protocol itself: READY, then one RESULT per ``GO K``, then exit on END."""
     path = str(tmp_path / "echo.sock")
-    workers = [sys.executable, "-m", "genudp_bench.workers"]
-    server = subprocess.Popen([*workers, "raw_echo", path, "30", "64"], stdout=subprocess.PIPE, text=True)
-    try:
-        assert server.stdout is not None and server.stdout.readline().strip() == "READY"
-        client = subprocess.run(
-            [*workers, "genudp_ping", path, "30", "64", "--chunks", "2"],
-            input="GO 10\nGO 20\nEND\n",
-            capture_output=True,
-            text=True,
-            timeout=60,
-            check=True,
-        )
-        lines = client.stdout.splitlines()
-        assert lines[0] == "READY"
-        counts = [json.loads(line.removeprefix("RESULT "))["count"] for line in lines[1:]]
-        assert counts == [10, 20]
-        assert server.wait(timeout=60) == 0
-    finally:
-        if server.poll() is None:
-            server.kill()
-            server.wait()
-        if server.stdout is not None:
-            server.stdout.close()
+    client, server = _run_pair(
+        ["raw_echo", path, "30", "64"], ["genudp_ping", path, "30", "64", "--chunks", "2"], "GO 10\nGO 20\nEND\n"
+    )
+    assert client[0] == "READY"
+    assert _counts(client) == [10, 20]
+    assert _counts(server) == [30], "the echo server served every ping"
 
 
 def test_a_chunked_receiver_reports_each_chunk_as_it_completes(tmp_path: Path) -> None:
     """A receiver given --chunks C reports every N // C datagrams; its sender sends on GO."""
     path = str(tmp_path / "sink.sock")
-    workers = [sys.executable, "-m", "genudp_bench.workers"]
-    receiver = subprocess.Popen(
-        [*workers, "genudp_recv", path, "40", "64", "--chunks", "2"], stdout=subprocess.PIPE, text=True
+    sender, receiver = _run_pair(
+        ["genudp_recv", path, "40", "64", "--chunks", "2"],
+        ["genudp_send", path, "40", "64", "--chunks", "2"],
+        "GO 20\nGO 20\nEND\n",
     )
-    try:
-        assert receiver.stdout is not None and receiver.stdout.readline().strip() == "READY"
-        sender = subprocess.run(
-            [*workers, "genudp_send", path, "40", "64", "--chunks", "2"],
-            input="GO 20\nGO 20\nEND\n",
-            capture_output=True,
-            text=True,
-            timeout=60,
-            check=True,
-        )
-        assert [json.loads(line.removeprefix("RESULT "))["count"] for line in sender.stdout.splitlines()[1:]] == [
-            20,
-            20,
-        ]
-        out, _ = receiver.communicate(timeout=60)
-        reports = [json.loads(line.removeprefix("RESULT ")) for line in out.splitlines()]
-        assert [r["count"] for r in reports] == [20, 20]
-        assert all(r["seconds"] > 0 for r in reports)
-    finally:
-        if receiver.poll() is None:
-            receiver.kill()
-            receiver.wait()
-        if receiver.stdout is not None:
-            receiver.stdout.close()
+    assert sender[0] == "READY" and _counts(sender) == [20, 20]
+    assert _counts(receiver) == [20, 20]
+    assert all(json.loads(line.removeprefix("RESULT "))["seconds"] > 0 for line in receiver)
