@@ -20,6 +20,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TextIO
@@ -215,13 +216,20 @@ def measure_cpu(pair: Pair, size: int, settings: Settings) -> Measurement:
     return Measurement(out["cpu"] / out["seconds"], None, out["cpu"])
 
 
-def measure_chunked(scenario: Scenario, pairs: list[Pair], size: int, settings: Settings) -> list[list[Measurement]]:
+def measure_chunked(
+    scenario: Scenario,
+    pairs: list[Pair],
+    size: int,
+    settings: Settings,
+    tick: Callable[[int], None] | None = None,
+) -> list[list[Measurement]]:
     """One repeat of a throughput or round-trip scenario: every pair's two processes run at
     once, and the pairs take turns, ``settings.chunks`` times, each sending or pinging its
     share while the others wait, asleep (a client reads its next command; a receiver or
     server waits for the next datagram). Returns each pair's measurements, chunk by chunk.
 
     The order of the turns alternates from chunk to chunk, so that no pair always goes first.
+    ``tick(chunk)`` is called after each round of turns (progress).
     """
     roundtrip = scenario.kind == "roundtrip"
     # Round trips are bimodal when both processes share a core: pin them apart (DESIGN.md §5).
@@ -261,6 +269,8 @@ def measure_chunked(scenario: Scenario, pairs: list[Pair], size: int, settings: 
                         back = _result_line(server, pairs[i].server or "")
                         rate = (back["count"] - 1) / back["seconds"]
                         got[i].append(Measurement(rate, back["cpu"] / (back["count"] - 1), out["cpu"]))
+                if tick is not None:
+                    tick(chunk + 1)
             for (server, client), pair in zip(started, pairs, strict=True):
                 assert client.stdin is not None
                 client.stdin.write("END\n")
@@ -292,18 +302,27 @@ def run(settings: Settings, progress: TextIO | None = None) -> list[Row]:
     scenarios = [s for s in SCENARIOS if not settings.only or s.key in settings.only]
     plan = [(s, size) for s in scenarios for size in s.sizes]
     rows: list[Row] = []
-    total = sum(settings.repeats * (1 + sum(map(_runnable, s.others)) + (s.baseline is not None)) for s, _ in plan)
-    done = 0
     started = time.monotonic()
-    for scenario, size in plan:
+    for step, (scenario, size) in enumerate(plan, 1):
         pairs = [p for p in (scenario.baseline, scenario.candidate, *scenario.others) if p is not None and _runnable(p)]
         mine = [Row(scenario, size, p.label, p is scenario.candidate) for p in pairs]
         rows.extend(mine)
-        for _ in range(settings.repeats):
+        for repeat in range(1, settings.repeats + 1):
+
+            def tick(
+                chunk: int, repeat: int = repeat, where: str = f"{step}/{len(plan)} {scenario.key} {size} B"
+            ) -> None:
+                if progress is not None:
+                    elapsed = time.monotonic() - started
+                    part = f", chunk {chunk}/{settings.chunks}" if chunk else ""  # 0: not in chunks
+                    progress.write(f"\r  {where}: repeat {repeat}/{settings.repeats}{part}; {elapsed:.0f} s{'':<20}")
+                    progress.flush()
+
             if scenario.kind == "cpu":
+                tick(0)
                 measured = [[measure_cpu(pair, size, settings)] for pair in pairs]
             else:
-                measured = measure_chunked(scenario, pairs, size, settings)
+                measured = measure_chunked(scenario, pairs, size, settings, tick)
             # A repeat's figure is the median of its chunks; its ratio, the median of the
             # chunks' ratios, each against the baseline's chunk taken just before or after it.
             for row, series in zip(mine, measured, strict=True):
@@ -314,11 +333,6 @@ def run(settings: Settings, progress: TextIO | None = None) -> list[Row]:
                 if scenario.baseline is not None:
                     base = measured[0]
                     row.ratios.append(statistics.median([m.value / b.value for m, b in zip(series, base, strict=True)]))
-            done += len(pairs)
-            if progress is not None:
-                elapsed = time.monotonic() - started
-                progress.write(f"\r  {done}/{total} runs, {elapsed:.0f} s: {scenario.key} {size} B{'':<40}")
-                progress.flush()
     if progress is not None:
         progress.write("\r" + " " * 100 + "\r")
         progress.flush()
