@@ -338,30 +338,26 @@ def raw_ping(path: str, n: int, size: int) -> None:
     _drive(step, n)
 
 
-def genudp_ping(path: str, n: int, size: int) -> None:
-    sock = genudp.open(path=_client_path(path), active=False)
+def _genudp_ping(path: str, n: int, size: int, active: bool) -> None:
+    sock = genudp.open(path=_client_path(path), active=active)
     data = b"p" * size
-    send, recv = sock.send, sock.recv
+    send = sock.send
+    reply = genudp.receive if active else sock.recv
 
     def step(k: int) -> None:
         for _ in range(k):
             send(data, path)
-            recv()
+            reply()
 
     _drive(step, n)
+
+
+def genudp_ping(path: str, n: int, size: int) -> None:
+    _genudp_ping(path, n, size, active=False)
 
 
 def genudp_ping_active(path: str, n: int, size: int) -> None:
-    sock = genudp.open(path=_client_path(path), active=True)
-    data = b"p" * size
-    send, receive = sock.send, genudp.receive
-
-    def step(k: int) -> None:
-        for _ in range(k):
-            send(data, path)
-            receive()
-
-    _drive(step, n)
+    _genudp_ping(path, n, size, active=True)
 
 
 def asyncio_ping_sock(path: str, n: int, size: int) -> None:
