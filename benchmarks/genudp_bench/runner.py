@@ -393,6 +393,7 @@ def as_json(rows: list[Row], settings: Settings) -> dict[str, Any]:
             "roundtrip_n": settings.roundtrip_n,
             "blocked_ms": settings.blocked_ms,
             "repeats": settings.repeats,
+            "chunks": settings.chunks,
             "cpus": len(os.sched_getaffinity(0)),
         },
         "results": [
