@@ -150,7 +150,6 @@ class Settings:
 class Measurement:
     value: float  # datagrams/s, µs per round trip, or share of a core
     server_cpu: float | None = None  # a receiver's CPU seconds per datagram
-    client_cpu: float | None = None
 
 
 @dataclass
@@ -213,7 +212,7 @@ def measure_cpu(pair: Pair, size: int, settings: Settings) -> Measurement:
             for stream in (client.stdout, client.stderr):
                 if stream is not None:
                     stream.close()
-    return Measurement(out["cpu"] / out["seconds"], None, out["cpu"])
+    return Measurement(out["cpu"] / out["seconds"])
 
 
 def measure_chunked(
@@ -264,11 +263,11 @@ def measure_chunked(
                     client.stdin.flush()
                     out = _result_line(client, pairs[i].client)
                     if roundtrip:
-                        got[i].append(Measurement(out["seconds"] / out["count"] * 1e6, None, out["cpu"]))
+                        got[i].append(Measurement(out["seconds"] / out["count"] * 1e6))
                     else:
                         back = _result_line(server, pairs[i].server or "")
                         rate = (back["count"] - 1) / back["seconds"]
-                        got[i].append(Measurement(rate, back["cpu"] / (back["count"] - 1), out["cpu"]))
+                        got[i].append(Measurement(rate, back["cpu"] / (back["count"] - 1)))
                 if tick is not None:
                     tick(chunk + 1)
             for (server, client), pair in zip(started, pairs, strict=True):
