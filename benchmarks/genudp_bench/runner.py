@@ -150,6 +150,7 @@ class Settings:
 class Measurement:
     value: float  # datagrams/s, µs per round trip, or share of a core
     server_cpu: float | None = None  # a receiver's CPU seconds per datagram
+    client_cpu: float | None = None  # a sender's CPU seconds per datagram
 
 
 @dataclass
@@ -161,6 +162,7 @@ class Row:
     values: list[float] = field(default_factory=list)
     ratios: list[float] = field(default_factory=list)
     server_cpu: list[float] = field(default_factory=list)  # receiver CPU s/datagram, per repeat
+    client_cpu: list[float] = field(default_factory=list)  # sender CPU s/datagram, per repeat
 
 
 def _worker(
@@ -267,7 +269,8 @@ def measure_chunked(
                     else:
                         back = _result_line(server, pairs[i].server or "")
                         rate = (back["count"] - 1) / back["seconds"]
-                        got[i].append(Measurement(rate, back["cpu"] / (back["count"] - 1)))
+                        sender = out["cpu"] / out["count"]
+                        got[i].append(Measurement(rate, back["cpu"] / (back["count"] - 1), sender))
                 if tick is not None:
                     tick(chunk + 1)
             for (server, client), pair in zip(started, pairs, strict=True):
@@ -326,9 +329,11 @@ def run(settings: Settings, progress: TextIO | None = None) -> list[Row]:
             # chunks' ratios, each against the baseline's chunk taken just before or after it.
             for row, series in zip(mine, measured, strict=True):
                 row.values.append(statistics.median(m.value for m in series))
-                cpu = [m.server_cpu for m in series if m.server_cpu is not None]
-                if cpu:
-                    row.server_cpu.append(statistics.median(cpu))
+                receiver = [m.server_cpu for m in series if m.server_cpu is not None]
+                sender = [m.client_cpu for m in series if m.client_cpu is not None]
+                if receiver and sender:  # throughput
+                    row.server_cpu.append(statistics.median(receiver))
+                    row.client_cpu.append(statistics.median(sender))
                 if scenario.baseline is not None:
                     base = measured[0]
                     row.ratios.append(statistics.median([m.value / b.value for m, b in zip(series, base, strict=True)]))
@@ -378,11 +383,11 @@ def report(rows: list[Row], settings: Settings, out: TextIO) -> None:
         if row.ratios:
             lo, hi = min(row.ratios), max(row.ratios)
             ratio = f"{statistics.median(row.ratios):5.2f}x ({lo:.2f}-{hi:.2f})"
-        recv_cpu = ""
-        if row.server_cpu and row.scenario.kind == "throughput":
-            per = statistics.median(row.server_cpu) * 1e6
-            recv_cpu = f"  receiver {per:.1f} us CPU/dgram"
-        out.write(f"  {row.label:<34}{shown}  {ratio:<20}{_verdict(row)}{recv_cpu}\n")
+        cpu = ""
+        if row.server_cpu and row.client_cpu and row.scenario.kind == "throughput":
+            sender, receiver = (statistics.median(side) * 1e6 for side in (row.client_cpu, row.server_cpu))
+            cpu = f"  CPU/dgram: sender {sender:.1f} us, receiver {receiver:.1f} us"
+        out.write(f"  {row.label:<34}{shown}  {ratio:<20}{_verdict(row)}{cpu}\n")
 
 
 def as_json(rows: list[Row], settings: Settings) -> dict[str, Any]:
@@ -409,6 +414,7 @@ def as_json(rows: list[Row], settings: Settings) -> dict[str, Any]:
                 "target": list(row.scenario.target) if row.is_candidate else None,
                 "verdict": _verdict(row).split(" ")[0] or None,
                 "receiver_cpu_seconds_per_datagram": row.server_cpu,
+                "sender_cpu_seconds_per_datagram": row.client_cpu,
             }
             for row in rows
         ],

@@ -28,6 +28,8 @@ def test_bench_json_reports_each_pair_with_ratios(capsys: pytest.CaptureFixture[
         assert row["verdict"] in (("ok", "MISSED") if row["candidate"] else (None,))
         per_datagram = row["receiver_cpu_seconds_per_datagram"]
         assert len(per_datagram) == 1 and 0 < per_datagram[0] < 0.01, "a receiver's CPU per datagram"
+        per_datagram = row["sender_cpu_seconds_per_datagram"]
+        assert len(per_datagram) == 1 and 0 < per_datagram[0] < 0.01, "a sender's CPU per datagram"
     blocked = [r for r in results if r["scenario"] == "blocked-cpu"]
     assert {r["label"] for r in blocked} == {"genudp send (thread)", "genudp asend (asyncio)"}
     assert all(0 <= r["values"][0] < 1 for r in blocked), "a share of one core"
