@@ -149,8 +149,9 @@ class Settings:
 @dataclass
 class Measurement:
     value: float  # datagrams/s, µs per round trip, or share of a core
-    server_cpu: float | None = None  # a receiver's CPU seconds per datagram
-    client_cpu: float | None = None  # a sender's CPU seconds per datagram
+    # Throughput only: each side's CPU seconds per datagram.
+    receiver_cpu: float | None = None
+    sender_cpu: float | None = None
 
 
 @dataclass
@@ -161,8 +162,9 @@ class Row:
     is_candidate: bool
     values: list[float] = field(default_factory=list)
     ratios: list[float] = field(default_factory=list)
-    server_cpu: list[float] = field(default_factory=list)  # receiver CPU s/datagram, per repeat
-    client_cpu: list[float] = field(default_factory=list)  # sender CPU s/datagram, per repeat
+    # Throughput only: each side's CPU seconds per datagram, per repeat.
+    receiver_cpu: list[float] = field(default_factory=list)
+    sender_cpu: list[float] = field(default_factory=list)
 
 
 def _worker(
@@ -329,11 +331,11 @@ def run(settings: Settings, progress: TextIO | None = None) -> list[Row]:
             # chunks' ratios, each against the baseline's chunk taken just before or after it.
             for row, series in zip(mine, measured, strict=True):
                 row.values.append(statistics.median(m.value for m in series))
-                receiver = [m.server_cpu for m in series if m.server_cpu is not None]
-                sender = [m.client_cpu for m in series if m.client_cpu is not None]
-                if receiver and sender:  # throughput
-                    row.server_cpu.append(statistics.median(receiver))
-                    row.client_cpu.append(statistics.median(sender))
+                receiver = [m.receiver_cpu for m in series if m.receiver_cpu is not None]
+                sender = [m.sender_cpu for m in series if m.sender_cpu is not None]
+                if receiver and sender:
+                    row.receiver_cpu.append(statistics.median(receiver))
+                    row.sender_cpu.append(statistics.median(sender))
                 if scenario.baseline is not None:
                     base = measured[0]
                     row.ratios.append(statistics.median([m.value / b.value for m, b in zip(series, base, strict=True)]))
@@ -384,8 +386,9 @@ def report(rows: list[Row], settings: Settings, out: TextIO) -> None:
             lo, hi = min(row.ratios), max(row.ratios)
             ratio = f"{statistics.median(row.ratios):5.2f}x ({lo:.2f}-{hi:.2f})"
         cpu = ""
-        if row.server_cpu and row.client_cpu and row.scenario.kind == "throughput":
-            sender, receiver = (statistics.median(side) * 1e6 for side in (row.client_cpu, row.server_cpu))
+        if row.sender_cpu:
+            sender = statistics.median(row.sender_cpu) * 1e6
+            receiver = statistics.median(row.receiver_cpu) * 1e6
             cpu = f"  CPU/dgram: sender {sender:.1f} us, receiver {receiver:.1f} us"
         out.write(f"  {row.label:<34}{shown}  {ratio:<20}{_verdict(row)}{cpu}\n")
 
@@ -413,8 +416,8 @@ def as_json(rows: list[Row], settings: Settings) -> dict[str, Any]:
                 "median_ratio": statistics.median(row.ratios) if row.ratios else None,
                 "target": list(row.scenario.target) if row.is_candidate else None,
                 "verdict": _verdict(row).split(" ")[0] or None,
-                "receiver_cpu_seconds_per_datagram": row.server_cpu,
-                "sender_cpu_seconds_per_datagram": row.client_cpu,
+                "receiver_cpu_seconds_per_datagram": row.receiver_cpu,
+                "sender_cpu_seconds_per_datagram": row.sender_cpu,
             }
             for row in rows
         ],
