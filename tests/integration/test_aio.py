@@ -137,6 +137,41 @@ def test_two_tasks_of_one_process_wait_on_one_socket_and_its_mailbox(loop_runtim
     run(loop_runtime, body)
 
 
+def test_a_task_that_lets_keyboardinterrupt_out_strands_no_other_arecv(loop_runtime: Asyncio) -> None:
+    """Two tasks wait in arecv on one socket, and a datagram wakes both: each resumes inside
+    the loop's reader callback. The first lets KeyboardInterrupt out, which stops the loop; the
+    second still wakes once the loop runs again, and takes the next datagram."""
+    state: dict[str, Any] = {}
+
+    async def first() -> None:
+        genudp.aio.self()
+        r = genudp.open(ip="127.0.0.1", active=False)
+        s = genudp.open(ip="127.0.0.1", active=False)
+
+        async def interrupted() -> None:
+            await r.arecv(30)
+            raise KeyboardInterrupt
+
+        loop = asyncio.get_running_loop()
+        state["first"] = loop.create_task(interrupted())
+        await asyncio.sleep(0)  # it waits first, so it is woken first
+        state["second"] = loop.create_task(r.arecv(30))
+        await asyncio.sleep(0)
+        s.send(b"1", r.sockname())
+        s.send(b"2", r.sockname())
+        await state["second"]
+
+    async def second() -> tuple[Any, ...]:
+        result: tuple[Any, ...] = await asyncio.wait_for(state["second"], 10)
+        return result
+
+    with asyncio.Runner(loop_factory=loop_runtime.loop_factory()) as runner:
+        with pytest.raises(KeyboardInterrupt):
+            runner.run(first())
+        assert isinstance(state["first"].exception(), KeyboardInterrupt)
+        assert runner.run(second())[2] == b"2"
+
+
 def test_another_process_may_not_arecv(loop_runtime: Asyncio) -> None:
     async def body() -> None:
         me = genudp.aio.self()
