@@ -1510,11 +1510,13 @@ def _resolve_now(future: Any) -> None:
     """
     if future.done():
         return
-    callbacks = getattr(future, "_callbacks", None)  # asyncio.Future's (C or Python): a list
-    if not callbacks or len(callbacks) != 1:
+    # asyncio.Future's (C or Python): a list of (callback, context). A loop whose futures keep
+    # theirs otherwise gets the usual way.
+    callbacks = getattr(future, "_callbacks", None)
+    if type(callbacks) is not list or len(callbacks) != 1 or len(callbacks[0]) != 2:
         future.set_result(None)
         return
-    ((callback, context),) = callbacks
+    callback, context = callbacks[0]
     future.remove_done_callback(callback)
     future.set_result(None)
     context.run(callback, future)
