@@ -154,9 +154,9 @@ def test_a_task_that_lets_keyboardinterrupt_out_strands_no_other_arecv(loop_runt
 
         loop = asyncio.get_running_loop()
         state["first"] = loop.create_task(interrupted())
-        await asyncio.sleep(0)  # it waits first, so it is woken first
+        await asyncio.sleep(0)  # a yield: the first task starts and waits first, so it is woken first
         state["second"] = loop.create_task(r.arecv(30))
-        await asyncio.sleep(0)
+        await asyncio.sleep(0)  # a yield, not a wait: the second task starts and waits too
         s.send(b"1", r.sockname())
         s.send(b"2", r.sockname())
         await state["second"]
