@@ -7,12 +7,14 @@ or raises and it was not sent; a full receiver makes the sender wait without spi
 This module only re-exports; the code lives in the underscore modules.
 """
 
-from ._address import Address, Family, InetAddress, LocalAddress, parse_address
+from ._address import Address, Family, InetAddress, LocalAddress, format_address, parse_address
 from ._errors import Error, Timeout
+from ._messages import Down, Udp, UdpAnc, UdpPassive
+from ._open import open
 from ._options import Active
-from ._process import Pid, Ref, demonitor, monitor, receive, send, spawn
+from ._process import Pid, Ref, demonitor, flush, monitor, receive, send, spawn
 from ._process import current as self
-from ._socket import Socket, open
+from ._socket import Socket
 
 __version__ = "0.1.0"
 
@@ -29,6 +31,7 @@ def __getattr__(name: str) -> object:
 __all__ = (
     "Active",
     "Address",
+    "Down",
     "Error",
     "Family",
     "InetAddress",
@@ -37,7 +40,12 @@ __all__ = (
     "Ref",
     "Socket",
     "Timeout",
+    "Udp",
+    "UdpAnc",
+    "UdpPassive",
     "demonitor",
+    "flush",
+    "format_address",
     "monitor",
     "open",
     "parse_address",

@@ -12,26 +12,24 @@ Some facts about the kernel that shape this module (DESIGN.md §2, net/unix/af_u
 - Removing an fd from an epoll set while another thread sits in ``epoll_wait`` is safe; an event
   already fetched for a socket that has since closed is harmless because every read happens under
   the socket's lock and first checks that the socket is still open and active.
+- An epoll set names *open files*, not fd numbers: a file whose last fd closes leaves every set
+  by itself. Sockets are unregistered explicitly anyway, before their fd closes, because a
+  forked child may still hold the file open.
 
-A thread process that waits in ``receive`` reads its own active sockets itself
-(``Mailbox._wait_reading``): that saves the hand-off from this thread to the owner (a wake-up, a
-thread switch and a GIL hand-over) on every datagram to an owner that keeps up. It *borrows* a
-socket: disarms it in this epoll set (the fd stays registered, with no events) and polls it
-beside its mailbox's eventfd. It keeps the socket borrowed when ``receive`` returns, since it
-is usually back within microseconds, and an arm plus a disarm per wait cost more than the rest
-of the wait. This thread holds the lease: every ``LEASE`` seconds it looks at each kept
-socket's owner, and takes back (arms again) a socket whose owner has been neither waiting nor
-back in ``receive`` for a whole lease. So a busy owner's datagrams wait in the kernel for at
-most two leases, then queue in its mailbox as before. When every owner with kept sockets has
-been asleep in ``receive`` for a few leases, this thread stops looking and sleeps until the
-next owner leaves its wait: no timer runs while everyone is idle.
+What the hub does: it reads the sockets registered with it (``Socket._hub_readable``, see
+``_owner_reads``), and runs a *ticker* (the owner-reads lease, ``_owner_reads.Lease``) every
+``ticker.interval`` seconds while ``ticker.timed`` is set, sleeping without a timeout otherwise:
+an idle hub costs no CPU. ``wake()`` makes it start ticking.
 
-What the hub does *not* do: it never waits for writability. Senders wait in their own thread (see
-``_socket.py``): a waiting sender and the hub never exchange messages, so no internal message can
-reach a mailbox, and a blocked sender costs one sleeping ``poll``.
+What the hub does *not* do: it never waits for writability. Senders wait in their own thread
+(see ``_sendwait``): a waiting sender and the hub never exchange messages, so no internal
+message can reach a mailbox, and a blocked sender costs one sleeping ``poll``.
 
-The hub must never die: an error while serving one socket is that socket's (it is counted in the
-socket's ``info()`` and logged), and the loop goes on.
+Failures: an error while serving one socket is that socket's (counted in its ``info()`` and
+logged), and the loop goes on. ``epoll_wait`` itself fails only when the hub's own fds are
+broken (another part of the program closed them): that is reported once, the hub ends, every
+registered socket counts the error, and the next ``hub()`` raises it instead of spinning.
+``stop()`` ends the thread and closes the epoll and the eventfd.
 """
 
 from __future__ import annotations
@@ -42,20 +40,29 @@ import os
 import select
 import threading
 import time
-from typing import TYPE_CHECKING, Final
+from typing import TYPE_CHECKING, Final, Protocol
+
+from ._errors import Error, error_from_oserror
 
 if TYPE_CHECKING:
     from ._socket import Socket
 
-__all__ = ("Hub", "hub")
+__all__ = ("Hub", "Ticker", "current_hub", "hub")
 
 _log: Final = logging.getLogger("genudp")
 
-#: How long (seconds) a process may keep a borrowed socket while it is not in ``receive``.
-LEASE: Final = 0.01
-#: Looks at the kept sockets that found every owner asleep in ``receive`` before the hub stops
-#: looking (and sleeps without a timeout until an owner leaves its wait).
-_CALM_LOOKS: Final = 3
+
+class Ticker(Protocol):
+    """What the hub runs on a timer (the owner-reads lease)."""
+
+    interval: float
+    timed: bool
+
+    def start(self) -> None:
+        """``wake()`` was called: start ticking."""
+
+    def tick(self) -> None:
+        """Called every ``interval`` while ``timed``."""
 
 
 class Hub:
@@ -63,22 +70,28 @@ class Hub:
 
     def __init__(self) -> None:
         self._epoll = select.epoll()
+        try:
+            self._wake_fd = os.eventfd(0, os.EFD_CLOEXEC | os.EFD_NONBLOCK)
+        except BaseException:
+            self._epoll.close()
+            raise
         self._sockets: dict[int, Socket] = {}
         self._lock = threading.Lock()
-        # Sockets borrowed by their owners (Socket._borrow), each with what the last look saw:
-        # [the owner mailbox's wait count, whether it was asleep in poll].
-        self._kept: dict[Socket, list[int]] = {}
-        # True while this thread looks at the kept sockets every LEASE; an owner that leaves
-        # its wait while it is False writes _wake_fd.
-        self.timed = False
-        self._wake_fd = os.eventfd(0, os.EFD_CLOEXEC | os.EFD_NONBLOCK)
+        self._stopping = False
+        self.failure: OSError | None = None
+        self.ticker: Ticker | None = None
         self._epoll.register(self._wake_fd, select.EPOLLIN)
         self._thread = threading.Thread(target=self._run, name="genudp-hub", daemon=True)
-        self._thread.start()
+        try:
+            self._thread.start()
+        except BaseException:
+            self._close_fds()
+            raise
 
     def register(self, sock: Socket, fd: int) -> None:
         """Start reading ``sock`` (called with the socket's lock held)."""
         with self._lock:
+            self._check_running()
             self._sockets[fd] = sock
             try:
                 self._epoll.register(fd, select.EPOLLIN)
@@ -90,89 +103,98 @@ class Hub:
         with self._lock:
             if self._sockets.get(fd) is sock:
                 del self._sockets[fd]
-            try:
+            with contextlib.suppress(FileNotFoundError, ValueError, OSError):
                 self._epoll.unregister(fd)
-            except (FileNotFoundError, ValueError, OSError):
-                pass
 
-    def keep(self, sock: Socket) -> None:
-        """``sock``'s owner borrowed it (called with the socket's lock held)."""
-        self._kept[sock] = [-1, 1]
+    def arm(self, fd: int, on: bool) -> None:
+        """Read a registered fd again (``on``), or leave it registered but silent (its owner
+        reads it: ``_owner_reads``). Called with the socket's lock held."""
+        with self._lock:
+            self._check_running()
+            self._epoll.modify(fd, select.EPOLLIN if on else 0)
 
     def wake(self) -> None:
-        """An owner with kept sockets left its wait while this thread was not looking."""
-        os.eventfd_write(self._wake_fd, 1)
+        """Make the hub run its ticker (an owner with borrowed sockets left its wait)."""
+        with contextlib.suppress(OSError):
+            os.eventfd_write(self._wake_fd, 1)
 
     def is_alive(self) -> bool:
         return self._thread.is_alive()
 
+    def stop(self, timeout: float | None = None) -> None:
+        """End the thread, then close the epoll and the eventfd. Sockets registered meanwhile
+        are no longer read. (Used at fork and by tests; a running program keeps its hub.)"""
+        self._stopping = True
+        self.wake()
+        if self._thread is not threading.current_thread():
+            self._thread.join(timeout)
+
+    def _check_running(self) -> None:
+        if self.failure is not None:
+            raise error_from_oserror(self.failure, " (genudp's I/O hub stopped: epoll_wait failed)")
+        if self._stopping:
+            raise Error("closed", "genudp's I/O hub was stopped")
+
+    def _close_fds(self) -> None:
+        with self._lock:
+            self._epoll.close()
+            with contextlib.suppress(OSError):
+                os.close(self._wake_fd)
+
     def _run(self) -> None:
+        try:
+            self._loop()
+        except OSError as exc:
+            # Only epoll_wait itself gets here: every socket's own errors stay in _serve.
+            _log.error("genudp hub: epoll_wait failed (%s); the hub stops, active sockets are no longer read", exc)
+            self.failure = exc
+            with self._lock:
+                sockets = list(self._sockets.values())
+            for sock in sockets:
+                with contextlib.suppress(Exception):
+                    sock._hub_failed(exc)
+        finally:
+            self._close_fds()
+
+    def _loop(self) -> None:
         poll = self._epoll.poll
         sockets = self._sockets
         wake_fd = self._wake_fd
-        calm = 0
-        next_look = 0.0
-        while True:
-            try:
-                events = poll(LEASE if self.timed else -1)
-            except Exception:  # pragma: no cover - epoll_wait only fails on programming errors
-                _log.exception("genudp hub: epoll_wait failed")
-                continue
+        next_tick = 0.0
+        while not self._stopping:
+            ticker = self.ticker
+            timed = ticker is not None and ticker.timed
+            events = poll(ticker.interval if timed and ticker is not None else -1)
             for fd, _mask in events:
                 sock = sockets.get(fd)
                 if sock is None:
                     if fd == wake_fd:
                         with contextlib.suppress(BlockingIOError):
                             os.eventfd_read(wake_fd)
-                        self.timed = True
-                        calm = 0
-                        next_look = time.monotonic() + LEASE
+                        ticker = self.ticker
+                        if ticker is not None and not self._stopping:
+                            ticker.start()
+                            next_tick = time.monotonic() + ticker.interval
                     continue
+                self._serve(sock)
+            ticker = self.ticker
+            if ticker is not None and ticker.timed and time.monotonic() >= next_tick:
+                next_tick = time.monotonic() + ticker.interval
                 try:
-                    sock._hub_readable()
-                except Exception as exc:
-                    _log.exception("genudp hub: error while reading %r", sock)
-                    try:
-                        sock._hub_failed(exc)
-                    except Exception:  # pragma: no cover - last line of defence
-                        _log.exception("genudp hub: could not record the error of %r", sock)
-            if self.timed and time.monotonic() >= next_look:
-                next_look = time.monotonic() + LEASE
-                try:
-                    calm = self._look(calm)
+                    ticker.tick()
                 except Exception:  # pragma: no cover - last line of defence
-                    _log.exception("genudp hub: error while looking at borrowed sockets")
+                    _log.exception("genudp hub: error in the lease")
 
-    def _look(self, calm: int) -> int:
-        """The lease: take back each kept socket whose owner has been away from ``receive``
-        since the last look (a whole lease), and stop looking once every owner has slept
-        through ``_CALM_LOOKS`` looks. Returns the new count of calm looks."""
-        all_asleep = True
-        kept = self._kept
-        for sock, seen in list(kept.items()):
-            # Under the socket's lock, like _borrow's keep(): the owner cannot borrow it again
-            # between the check and the pop, which would leave a borrowed socket unwatched.
-            with sock._lock:
-                if not sock._borrowed:  # given back meanwhile (closed, paused, handed over, passive)
-                    kept.pop(sock, None)
-                    continue
-                mailbox = sock._owner._mailbox
-                waits, asleep = mailbox._waits, int(mailbox._polling)
-                if not asleep and not seen[1] and waits == seen[0]:
-                    sock._return_locked()
-                    kept.pop(sock, None)
-                    continue
-            seen[0], seen[1] = waits, asleep
-            all_asleep = all_asleep and bool(asleep)
-        calm = calm + 1 if all_asleep else 0
-        if calm >= _CALM_LOOKS or not self._kept:
-            # Stop looking, then check again that every owner still sleeps: one that woke in
-            # between either saw timed False (and writes _wake_fd) or is seen awake here.
-            self.timed = False
-            if all(sock._owner._mailbox._polling for sock in list(self._kept)):
-                return 0
-            self.timed = True
-        return calm
+    @staticmethod
+    def _serve(sock: Socket) -> None:
+        try:
+            sock._hub_readable()
+        except Exception as exc:
+            _log.exception("genudp hub: error while reading %r", sock)
+            try:
+                sock._hub_failed(exc)
+            except Exception:  # pragma: no cover - last line of defence
+                _log.exception("genudp hub: could not record the error of %r", sock)
 
 
 _hub: Hub | None = None
@@ -180,22 +202,43 @@ _hub_lock = threading.Lock()
 
 
 def hub() -> Hub:
-    """The process's hub, started on first use."""
+    """The process's hub, started on first use.
+
+    Raises:
+        Error: the hub failed (its reason), or it could not start (e.g. "emfile").
+    """
     global _hub
     current = _hub
-    if current is not None:
+    if current is not None and current.failure is None:
         return current
     with _hub_lock:
         if _hub is None:
-            _hub = Hub()
+            try:
+                _hub = Hub()
+            except OSError as exc:
+                if isinstance(exc, Error):
+                    raise
+                raise error_from_oserror(exc, " starting genudp's I/O hub") from None
+        _hub._check_running()
         return _hub
 
 
+def current_hub() -> Hub | None:
+    """The hub if one was started, without starting one."""
+    return _hub
+
+
 def _forget_hub_in_child() -> None:
-    # A forked child has no hub thread: start a new one on first use.
+    # A forked child has no hub thread, only copies of the parent's epoll and eventfd: close
+    # them (the parent's stay open) and start a new hub on first use.
     global _hub, _hub_lock
-    _hub = None
+    old, _hub = _hub, None
     _hub_lock = threading.Lock()
+    if old is not None:
+        with contextlib.suppress(OSError):
+            old._epoll.close()
+        with contextlib.suppress(OSError):
+            os.close(old._wake_fd)
 
 
 os.register_at_fork(after_in_child=_forget_hub_in_child)

@@ -28,8 +28,9 @@ from __future__ import annotations
 import ipaddress
 import math
 from dataclasses import dataclass
-from typing import Final, Literal, TypeAlias
+from typing import Any, Final, Literal, TypeAlias
 
+from ._address import Family, check_family, check_port
 from ._errors import Error
 
 __all__ = (
@@ -55,6 +56,9 @@ __all__ = (
     "LOW_MSGQ_WATERMARK",
     "OPTION_NAMES",
     "SETTABLE",
+    "check_file_options",
+    "check_open_args",
+    "check_settable",
 )
 
 #: What callers pass as ``active``: True, False, "once", or a count -32768..32767.
@@ -290,3 +294,78 @@ def check_multicast_ttl(value: object) -> int:
     if not 0 <= value <= 255:
         raise ValueError(f"multicast_ttl must be within 0..255; got {value}")
     return value
+
+
+# -- the argument checks of open() and setopts(): nothing is created or changed before these ----
+
+
+def check_settable(opts: dict[str, object], family: Family) -> dict[str, Any]:
+    """Check ``setopts(**opts)`` (and ``open()``'s UDP options) for a ``family`` socket; returns
+    the checked values. Watermarks are checked as a pair by the caller (:func:`check_watermarks`).
+
+    Raises:
+        ValueError, TypeError: an unknown option, an option ``setopts`` cannot change, or a
+            malformed value.
+    """
+    out: dict[str, Any] = {}
+    for name, value in opts.items():
+        if name not in SETTABLE:
+            if name in OPTION_NAMES:
+                raise ValueError(
+                    f"option {name!r} can only be given to open(); setopts takes {', '.join(sorted(SETTABLE))}"
+                )
+            raise ValueError(f"unknown option {name!r}; setopts takes {', '.join(sorted(SETTABLE))}")
+        if name == "active":
+            out[name] = check_active(value)
+        elif name in ("recbuf", "sndbuf"):
+            out[name] = check_bufsize(value, name)
+        elif name == "send_timeout":
+            out[name] = check_timeout(value, "send_timeout")
+        elif name in MULTICAST_OPTIONS:
+            out[name] = _check_udp_option(name, value, family)
+        else:
+            out[name] = value  # a watermark: checked with its partner
+    return out
+
+
+def _check_udp_option(name: str, value: object, family: Family) -> Any:
+    if family == "local":
+        raise ValueError(f"{name} is a UDP option; a local socket has no multicast or broadcast")
+    if name in ("add_membership", "drop_membership"):
+        return check_membership(value, family, name)
+    if name == "multicast_if":
+        return check_multicast_if(value, family)
+    if name == "multicast_ttl":
+        return check_multicast_ttl(value)
+    return check_bool(value, name)  # broadcast, multicast_loop
+
+
+def check_open_args(port: object, family: object, ip: object, path: object) -> Family:
+    """Check how ``open()`` was asked to bind; returns the family."""
+    fam = check_family(family) if family is not None else ("local" if path is not None else "inet")
+    check_port(port)
+    if fam == "local":
+        if ip is not None:
+            raise ValueError("ip= is for inet/inet6 sockets; a local socket takes path=")
+        if port != 0:
+            raise ValueError(f"port must be 0 for a local socket; got {port}")
+    else:
+        if path is not None:
+            raise ValueError(f"path= is for local sockets; a {fam} socket takes ip= and port")
+        if ip is not None and not isinstance(ip, str):
+            raise TypeError(f"ip must be a str address; got {type(ip).__name__}")
+    return fam
+
+
+def check_file_options(mode: object, unlink_stale: object, path: object) -> int | None:
+    """Check ``open()``'s ``mode`` and ``unlink_stale``; returns the file mode or None."""
+    check_bool(unlink_stale, "unlink_stale")
+    if mode is None:
+        return None
+    if type(mode) is not int:
+        raise TypeError(f"mode must be an int such as 0o600; got {type(mode).__name__}")
+    if not 0 <= mode <= 0o777:
+        raise ValueError(f"mode must be within 0o000..0o777; got {oct(mode)}")
+    if not isinstance(path, str) or path.startswith("\0"):
+        raise ValueError("mode= needs a filesystem path: abstract names and unbound sockets have no file")
+    return mode

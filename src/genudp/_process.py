@@ -1,25 +1,20 @@
-"""Processes and mailboxes: Erlang's model on Python threads.
+"""Processes: Erlang's model on Python threads and asyncio tasks.
 
-A *process* is a thread with a mailbox, named by a :class:`Pid`. ``spawn`` starts one; any other
-thread becomes one the first time it calls ``genudp.self()`` (or anything that needs its
-process), and stops being one when the thread ends.
+A *process* is a thread (or an asyncio task, see ``genudp.aio``) with a mailbox
+(``_mailbox``), named by a :class:`Pid`. ``spawn`` starts one; any other thread becomes one the
+first time it calls ``genudp.self()`` (or anything that needs its process), and stops being one
+when the thread ends.
 
-Mailbox rules:
+Rules:
 - ``send`` appends and never blocks; a message to an ended process is dropped, as in Erlang.
-- ``receive(match)`` takes the *oldest* message that ``match`` accepts. Messages it skips keep
-  their place and order (Erlang's save queue), and each message is offered to ``match`` once per
-  ``receive`` call, so a long queue costs O(n) per call, not O(n^2).
-- Only the owning process takes messages out of its mailbox, so a message found by scanning
-  outside the lock is still where it was when it is removed: other threads only append.
-- A blocked receive sleeps on a lock used as a semaphore, with a "someone waits" flag so that
-  ``send`` pays for a wake-up only when there is a sleeper (``threading.Condition`` costs ~2x:
-  it is pure Python and allocates a lock per wait).
-- A thread process that owns active sockets instead sleeps in ``poll`` on them and on an
-  eventfd that ``put`` writes: it reads what arrives itself (see ``_hub.py``), and nothing
-  passes through the hub thread on the way to a process that keeps up.
-
-When a process ends, in this order: its sockets close, its mailbox stops accepting messages, each
-monitor gets ``("DOWN", ref, "process", pid, reason)``, and ``join`` returns.
+- ``receive(match)`` takes the oldest message ``match`` accepts (the mailbox's save queue).
+  A thread process that owns active sockets reads them itself while it waits
+  (``_owner_reads.wait_reading``): nothing passes through the hub thread on the way to a
+  process that keeps up.
+- When a process ends, in this order: its sockets close, its mailbox stops accepting
+  messages, each monitor gets ``("DOWN", ref, "process", pid, reason)``, and ``join`` returns.
+- What other modules may use of a Pid: ``_mailbox`` (the process's mailbox, whose own essay
+  says what is shared), ``_sockets`` (read as a set), ``_adopt_socket`` and ``_drop_socket``.
 """
 
 from __future__ import annotations
@@ -28,20 +23,18 @@ import contextvars
 import functools
 import itertools
 import logging
-import math
-import os
-import select
 import sys
 import threading
 import time
 import weakref
-from collections import deque
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, Final
 
-from . import _hub
 from ._errors import Timeout
+from ._mailbox import Mailbox
+from ._messages import down
 from ._options import check_timeout
+from ._owner_reads import wait_reading
 
 if TYPE_CHECKING:
     from ._socket import Socket
@@ -49,35 +42,18 @@ if TYPE_CHECKING:
 __all__ = (
     "Pid",
     "Ref",
-    "Mailbox",
     "spawn",
     "current",
     "send",
     "receive",
     "monitor",
     "demonitor",
+    "flush",
 )
 
 _log: Final = logging.getLogger("genudp")
 _ids = itertools.count(1)
 _ref_ids = itertools.count(1)
-
-#: Counts forks in this process's ancestry: a mailbox's eventfd made before a fork is shared
-#: with the child, which must make its own.
-_fork_gen = 0
-
-#: Datagrams an owner reads per socket per wait when it finds them already queued.
-_OWNER_BATCH: Final = 64
-#: An owner that found nothing queued looks again (before it sleeps) after this many waits.
-_PROBE_EVERY: Final = 8
-
-
-def _after_fork_in_child() -> None:
-    global _fork_gen
-    _fork_gen += 1
-
-
-os.register_at_fork(after_in_child=_after_fork_in_child)
 
 #: Set by the test suite to see every process created (it checks their mailboxes for strays).
 _creation_hook: Callable[[Pid], None] | None = None
@@ -94,308 +70,6 @@ class Ref:
 
     def __repr__(self) -> str:
         return f"#Ref<{self._id}>"
-
-
-class Mailbox:
-    """A process's message queue: append from anywhere, selective take by the owner only."""
-
-    __slots__ = (
-        "_efd",
-        "_efd_gen",
-        "_lock",
-        "_open",
-        "_poll_fds",
-        "_poller",
-        "_polling",
-        "_probe",
-        "_queue",
-        "_resume_at",
-        "_signal",
-        "_throttled",
-        "_waiting",
-        "_waits",
-        "_wakers",
-    )
-
-    def __init__(self) -> None:
-        self._lock = threading.Lock()
-        self._queue: deque[Any] = deque()
-        self._signal = threading.Lock()
-        self._signal.acquire()
-        self._waiting = False
-        # While the owner sleeps in poll (wait with readers) a wake-up is a write to this
-        # eventfd, made on first use; the poll object is kept for the next wait on the same fds.
-        self._polling = False
-        self._waits = 0  # waits begun (read by the hub's lease)
-        self._probe = 0  # waits left before _wait_reading looks for queued datagrams again
-        self._efd = -1
-        self._efd_gen = _fork_gen
-        self._poller: Any = None
-        self._poll_fds: list[int] = []
-        self._open = True
-        # Asyncio tasks of this process waiting on the mailbox: called (under the lock) instead
-        # of releasing the semaphore. Several tasks of one process may wait at once.
-        self._wakers: list[Callable[[], None]] = []
-        # Sockets whose reading the hub paused because this mailbox reached their high
-        # watermark, each with its low watermark; the owner resumes them as it catches up.
-        self._throttled: list[tuple[Socket, int]] = []
-        self._resume_at = -1
-
-    def put(self, message: object) -> None:
-        """Append one message; wake the owner if it sleeps. Never blocks on the owner."""
-        with self._lock:
-            if not self._open:
-                return
-            self._queue.append(message)
-            if self._waiting:
-                self._wake_locked()
-
-    def put_many(self, messages: list[Any]) -> None:
-        """Append a batch in order with one lock round trip and at most one wake-up."""
-        with self._lock:
-            if not self._open:
-                return
-            self._queue.extend(messages)
-            if self._waiting:
-                self._wake_locked()
-
-    def _wake_locked(self) -> None:
-        self._waiting = False
-        wakers = self._wakers
-        if not wakers:
-            if self._polling:
-                os.eventfd_write(self._efd, 1)
-            else:
-                self._signal.release()
-        else:
-            self._wakers = []
-            for waker in wakers:
-                waker()
-
-    def close(self) -> None:
-        """Stop accepting messages; what is queued stays readable (for post-mortems and tests)."""
-        with self._lock:
-            self._open = False
-            if self._efd >= 0:
-                os.close(self._efd)
-                self._efd = -1
-
-    def __len__(self) -> int:
-        return len(self._queue)
-
-    def snapshot(self) -> list[Any]:
-        """A copy of the queued messages, oldest first, taking none."""
-        with self._lock:
-            return list(self._queue)
-
-    def take_nowait(self, match: Callable[[Any], object] | None, start: int = 0) -> tuple[bool, Any, int]:
-        """Try to take the oldest matching message at or after index ``start``.
-
-        Returns ``(found, message, scanned)``: ``scanned`` is how many messages have been offered
-        to ``match`` so far (pass it back as ``start`` to avoid offering them again).
-        """
-        queue = self._queue
-        if match is None:
-            with self._lock:
-                if not queue:
-                    return False, None, 0
-                message = queue.popleft()
-                resume = self._due_locked() if len(queue) <= self._resume_at else None
-            if resume:
-                _resume(resume)
-            return True, message, 0
-        with self._lock:
-            end = len(queue)
-            fresh = list(itertools.islice(queue, start, end)) if start < end else []
-        # ``match`` runs without the lock: it may send messages (even to this mailbox).
-        for offset, message in enumerate(fresh):
-            if match(message):
-                with self._lock:
-                    del queue[start + offset]
-                    resume = self._due_locked() if len(queue) <= self._resume_at else None
-                if resume:
-                    _resume(resume)
-                return True, message, 0
-        return False, None, start + len(fresh)
-
-    def throttle(self, sock: Socket, low: int) -> bool:
-        """Called by the hub, with ``sock``'s lock held, when this mailbox reached ``sock``'s high
-        watermark: record ``sock`` for resumption. Returns False (do not pause) if the owner has
-        meanwhile already brought the mailbox down to ``low``."""
-        with self._lock:
-            if len(self._queue) <= low:
-                return False
-            self._throttled.append((sock, low))
-            self._resume_at = max(self._resume_at, low)
-            return True
-
-    def forget(self, sock: Socket) -> None:
-        """Drop ``sock`` from the paused sockets (it changed owner or closed)."""
-        with self._lock:
-            self._throttled = [(s, low) for s, low in self._throttled if s is not sock]
-            self._resume_at = max((low for _, low in self._throttled), default=-1)
-
-    def _due_locked(self) -> list[Socket]:
-        """Sockets to resume now that the mailbox holds ``len(queue)`` messages."""
-        size = len(self._queue)
-        due = [sock for sock, low in self._throttled if size <= low]
-        self._throttled = [(sock, low) for sock, low in self._throttled if size > low]
-        self._resume_at = max((low for _, low in self._throttled), default=-1)
-        return due
-
-    def extract(self, select: Callable[[Any], bool]) -> list[Any]:
-        """Remove and return, in order, every message ``select`` accepts (owner only)."""
-        with self._lock:
-            taken = [m for m in self._queue if select(m)]
-            if taken:
-                kept = [m for m in self._queue if not select(m)]
-                self._queue.clear()
-                self._queue.extend(kept)
-            return taken
-
-    def arm(self, seen: int, waker: Callable[[], None]) -> bool:
-        """For an asyncio task: have ``waker`` called (once, under this lock, from whichever
-        thread appends) when a message beyond the first ``seen`` arrives. Returns False, arming
-        nothing, when one already has."""
-        with self._lock:
-            if len(self._queue) > seen:
-                return False
-            self._waiting = True
-            self._wakers.append(waker)
-            return True
-
-    def disarm(self, waker: Callable[[], None]) -> None:
-        """Withdraw ``waker`` if it was not called (a timeout or a cancellation)."""
-        with self._lock:
-            if waker in self._wakers:
-                self._wakers.remove(waker)
-                self._waiting = bool(self._wakers)
-
-    def wait(self, seen: int, deadline: float | None) -> bool:
-        """Sleep until a message beyond the first ``seen`` arrives or ``deadline`` passes.
-
-        Returns False when the deadline passed with nothing new. Signals interrupt the sleep only
-        to run their handlers (PEP 475); an exception from a handler propagates, and the mailbox
-        is left consistent.
-        """
-        with self._lock:
-            if len(self._queue) > seen:
-                return True
-            self._waiting = True
-        woken = False
-        try:
-            if deadline is None:
-                woken = self._signal.acquire()
-            else:
-                remaining = deadline - time.monotonic()
-                woken = remaining > 0 and self._signal.acquire(timeout=remaining)
-        finally:
-            if not woken:
-                with self._lock:
-                    if self._waiting:
-                        self._waiting = False
-                    else:
-                        # A sender released the semaphore after we stopped waiting: take the
-                        # token back so that the next wait does not return at once.
-                        self._signal.acquire()
-        return woken
-
-    def _wait_reading(self, seen: int, deadline: float | None, readers: list[Socket], hand: bool = False) -> Any:
-        """``wait``, reading the owner's active sockets meanwhile: borrow from the hub each of
-        ``readers`` that it reads now (or that this owner kept borrowed since its last wait),
-        sleep in poll on them and on the eventfd that ``put`` writes, and deliver what arrives
-        into this mailbox with the hub's checks and counters: the one datagram that woke us,
-        or a batch per socket if datagrams were already queued. The sockets stay borrowed
-        afterwards, under the hub's lease (see _hub.py). Only the owner's thread calls this.
-        True may be a spurious wake-up: the caller looks again.
-
-        With ``hand`` (a ``receive`` that takes any message), a datagram that woke an owner
-        whose mailbox is empty is returned in a one-tuple instead of passing through the
-        mailbox: it is the oldest message there would be (see Socket._owner_readable)."""
-        borrowed: list[Socket] = []
-        fds: list[int] = []
-        self._waits += 1  # for the hub's lease: this owner came back
-        try:
-            for sock in readers:
-                fd = sock._borrow()
-                if fd >= 0:
-                    borrowed.append(sock)
-                    fds.append(fd)
-            if not borrowed:
-                return self.wait(seen, deadline)
-            if deadline is None:
-                timeout = None
-            else:
-                remaining = deadline - time.monotonic()
-                if remaining <= 0:
-                    return False
-                timeout = math.ceil(remaining * 1000)
-            if fds != self._poll_fds or self._efd_gen != _fork_gen:
-                if self._efd_gen != _fork_gen:
-                    # A forked child shares the parent's eventfd: it would take the parent's
-                    # wake-ups. Get one of its own.
-                    if self._efd >= 0:
-                        os.close(self._efd)
-                    self._efd = -1
-                    self._efd_gen = _fork_gen
-                if self._efd < 0:
-                    self._efd = os.eventfd(0, os.EFD_CLOEXEC | os.EFD_NONBLOCK)
-                poller = select.poll()
-                poller.register(self._efd, select.POLLIN)
-                for fd in fds:
-                    poller.register(fd, select.POLLIN)
-                self._poller, self._poll_fds = poller, fds
-            # Datagrams already queued: the owner is behind its senders, so read batches (as
-            # the hub does). Otherwise sleep, and read the one datagram that woke us. An owner
-            # that had to sleep last time looks first only every _PROBE_EVERY waits: in a
-            # ping-pong that look never finds anything, and costs a syscall.
-            events: list[tuple[int, int]] = []
-            if self._probe <= 0:
-                events = self._poller.poll(0)
-                self._probe = 0 if events else _PROBE_EVERY
-            else:
-                self._probe -= 1
-            limit = _OWNER_BATCH
-            signalled = False
-            if not events:
-                limit = 1
-                with self._lock:
-                    if len(self._queue) > seen:
-                        return True
-                    self._waiting = self._polling = True
-                try:
-                    events = self._poller.poll(timeout)
-                finally:
-                    with self._lock:
-                        signalled = not self._waiting
-                        self._waiting = self._polling = False
-                    if signalled:
-                        # put() wrote the eventfd under the lock before it cleared _waiting.
-                        os.eventfd_read(self._efd)
-                if hand and len(events) == 1 and events[0][0] != self._efd:
-                    sock = borrowed[0] if len(borrowed) == 1 else borrowed[fds.index(events[0][0])]
-                    message = sock._owner_readable(1, True)
-                    return True if message is None else (message,)
-            for fd, _mask in events:
-                if fd != self._efd:
-                    borrowed[fds.index(fd)]._owner_readable(limit)
-            return signalled or bool(events)
-        finally:
-            for sock in borrowed:
-                sock._leave()  # the wait's users entry; the socket stays borrowed
-            if borrowed:
-                # Leaving the wait with sockets borrowed: the hub must be looking (the lease).
-                # _polling is already False, so a hub that stops looking meanwhile sees it.
-                # (A borrowed socket is registered, so the hub exists.)
-                hub = _hub._hub
-                if hub is not None and not hub.timed:
-                    hub.wake()
-
-
-def _resume(sockets: list[Socket]) -> None:
-    # Outside the mailbox lock: a socket's lock is always taken before its owner's mailbox's.
-    for sock in sockets:
-        sock._resume_reading()
 
 
 class Pid:
@@ -458,6 +132,11 @@ class Pid:
         """ "normal", the exception that ended the process, or None while it runs."""
         return self._reason
 
+    def messages(self) -> list[Any]:
+        """The messages in this process's mailbox, oldest first: a snapshot, taking none (OTP's
+        ``process_info(Pid, messages)``). Any thread may call it; it does not block."""
+        return self._mailbox.snapshot()
+
     def info(self) -> dict[str, Any]:
         """A snapshot: name, alive, message_queue_len, sockets (count)."""
         return {
@@ -474,7 +153,8 @@ class Pid:
             if not self._alive:
                 return False
             self._sockets.add(sock)
-            return True
+        self._mailbox.rescan = True  # the owner borrows it at its next wait (_owner_reads)
+        return True
 
     def _drop_socket(self, sock: Socket) -> None:
         with self._lock:
@@ -497,7 +177,7 @@ class Pid:
                 _log.exception("genudp: closing %r when its owner ended", sock)
         self._mailbox.close()
         for ref, watcher in monitors.items():
-            watcher.send(("DOWN", ref, "process", self, reason))
+            watcher.send(down(ref, self, reason))
         self._done.set()
 
 
@@ -626,7 +306,7 @@ def receive(match: Callable[[Any], object] | None = None, timeout: float | None 
     pid = current()
     mailbox = pid._mailbox
     seen = 0
-    if mailbox._queue or match is not None:  # an empty mailbox has nothing to take (a hint:
+    if mailbox.queue or match is not None:  # an empty mailbox has nothing to take (a hint:
         found, message, seen = mailbox.take_nowait(match)  # the wait looks again, locked)
         if found:
             return message
@@ -639,11 +319,10 @@ def receive(match: Callable[[Any], object] | None = None, timeout: float | None 
         )
     deadline = None if limit is None else time.monotonic() + limit
     while True:
-        # The process's sockets: those the hub reads, this thread reads while it waits (see
-        # Mailbox._wait_reading). list() of a set is one C call, atomic under the GIL.
+        # The process's sockets: those the hub reads, this thread reads while it waits.
         sockets = pid._sockets
         if sockets:
-            woken = mailbox._wait_reading(seen, deadline, list(sockets), match is None)
+            woken = wait_reading(mailbox, sockets, seen, deadline, match is None)
             if type(woken) is tuple:
                 return woken[0]  # a datagram handed over, bypassing the (empty) mailbox
         else:
@@ -668,7 +347,7 @@ def monitor(pid: Pid) -> Ref:
         if pid._alive:
             pid._monitors[ref] = watcher
             return ref
-    watcher.send(("DOWN", ref, "process", pid, "noproc"))
+    watcher.send(down(ref, pid, "noproc"))
     return ref
 
 
@@ -680,3 +359,9 @@ def demonitor(ref: Ref) -> None:
     if target is not None:
         with target._lock:
             target._monitors.pop(ref, None)
+
+
+def flush() -> list[Any]:
+    """Take and return every message in the caller's mailbox, oldest first (OTP's
+    ``flush()``). Does not block."""
+    return current()._mailbox.take_all()

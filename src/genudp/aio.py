@@ -174,7 +174,7 @@ async def join(pid: Pid, timeout: float | None = None) -> bool:
         raise TypeError(f"join needs a Pid; got {type(pid).__name__}")
     ref = monitor(pid)
     try:
-        await receive(lambda m: type(m) is tuple and len(m) == 5 and m[0] == "DOWN" and m[1] is ref, timeout)
+        await receive(lambda m: isinstance(m, tuple) and len(m) == 5 and m[0] == "DOWN" and m[1] is ref, timeout)
     except Timeout:
         demonitor(ref)
         return False

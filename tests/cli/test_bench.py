@@ -57,7 +57,7 @@ def test_bench_round_trips_run_chunk_by_chunk(capsys: pytest.CaptureFixture[str]
 def _run_pair(server: list[str], client: list[str], commands: str) -> tuple[list[str], list[str]]:
     """Start a bench worker ``server`` (until READY), run ``client`` fed ``commands`` on stdin;
     return the client's lines and, once it has exited, the server's (after READY)."""
-    workers = [sys.executable, "-m", "genudp_bench.workers"]
+    workers = [sys.executable, "-m", "genudp._harness.bench_workers"]
     proc = subprocess.Popen([*workers, *server], stdout=subprocess.PIPE, text=True)
     try:
         assert proc.stdout is not None and proc.stdout.readline().strip() == "READY"

@@ -9,8 +9,8 @@ import sys
 
 import pytest
 
-from genudp import _compare
 from genudp._cli import main
+from genudp._harness import compare as _compare
 
 
 def test_no_arguments_prints_what_it_can_do(capsys: pytest.CaptureFixture[str]) -> None:

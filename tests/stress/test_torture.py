@@ -13,8 +13,9 @@ from typing import Any
 
 import pytest
 
-from genudp import _scenario, _socket
-from genudp._scenario import Config, Result, run
+from genudp import _socket
+from genudp._harness import scenario as _scenario
+from genudp._harness.scenario import Config, Result, run
 
 pytestmark = pytest.mark.stress
 

@@ -1,6 +1,6 @@
 """One side of a benchmark scenario, run as a process of its own:
 
-    python -m genudp_bench.workers ROLE PATH N SIZE [CORE] [--chunks C]
+    python -m genudp._harness.bench_workers ROLE PATH N SIZE [CORE] [--chunks C]
 
 A receiver or server binds PATH, prints ``READY`` and serves; a sender or client then runs.
 Each prints one line ``RESULT {json}``: ``count``, ``seconds`` (first to last datagram for a

@@ -1,5 +1,5 @@
 """``genudp bench``: the command-line face of the benchmark scenarios in ``benchmarks/``
-(installed as the ``genudp_bench`` package). Ratios against a baseline measured in the same run;
+(``genudp._harness.bench_runner``). Ratios against a baseline measured in the same run;
 see benchmarks/README.md."""
 
 from __future__ import annotations
@@ -21,7 +21,7 @@ examples:
 
 
 def add_parser(sub: Any) -> None:
-    from genudp_bench.runner import SCENARIOS
+    from .._harness.bench_runner import SCENARIOS
 
     p = sub.add_parser(
         "bench",
@@ -42,7 +42,7 @@ def add_parser(sub: Any) -> None:
 
 
 def run_cli(args: argparse.Namespace) -> int:
-    from genudp_bench.runner import SCENARIOS, Settings, as_json, report, run
+    from .._harness.bench_runner import SCENARIOS, Settings, as_json, report, run
 
     known = {s.key for s in SCENARIOS}
     unknown = [name for name in args.only if name not in known]

@@ -7,7 +7,7 @@ the candidate with the baseline measured a fraction of a second before or after 
 repeat's ratio is the median of its chunks'. The report gives the median ratio over the repeats
 and its spread (lowest-highest), with the median absolute figures for orientation only.
 
-See README.md in this directory for the scenarios, the targets, and how to read the output.
+See benchmarks/README.md for the scenarios, the targets, and how to read the output.
 """
 
 from __future__ import annotations
@@ -170,7 +170,7 @@ class Row:
 def _worker(
     role: str, path: str, n: int, size: int, core: int | None, extra: list[str] | None = None
 ) -> subprocess.Popen[str]:
-    argv = [sys.executable, "-m", "genudp_bench.workers", role, path, str(n), str(size)]
+    argv = [sys.executable, "-m", "genudp._harness.bench_workers", role, path, str(n), str(size)]
     if core is not None:
         argv.append(str(core))
     argv += extra or []

@@ -37,11 +37,10 @@ def _parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--version", action="store_true", help="print the version and exit")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
-    from . import _bench, _repro, _tools
+    from . import bench, doctor, listen, repro, send
 
-    _repro.add_parser(sub)
-    _tools.add_parsers(sub)
-    _bench.add_parser(sub)
+    for command in (repro, doctor, listen, send, bench):
+        command.add_parser(sub)
     return parser
 
 
@@ -50,7 +49,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = _parser()
     args = parser.parse_args(sys.argv[1:] if argv is None else list(argv))
     if args.version:
-        from . import __version__
+        from genudp import __version__
 
         print(f"genudp {__version__}")
         return 0

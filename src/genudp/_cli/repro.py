@@ -1,6 +1,6 @@
 """``genudp repro``: the full-receiver scenario on this machine, as a table and a verdict.
 
-It runs the scenario of ``_scenario.py`` in each send mode (wait, eagain, timeout, and wait with
+It runs the scenario of ``genudp._harness.scenario`` in each send mode (wait, eagain, timeout, and wait with
 the receiver killed twice) and prints what was attempted, sent, raised, delivered, lost,
 duplicated, what leaked into mailboxes and the CPU senders used. The exit status is 0 only when
 genudp's promise held in every mode. ``--compare`` runs the same receiver through asyncio's
@@ -14,7 +14,7 @@ import json
 import sys
 from typing import Any, TextIO
 
-from ._scenario import Config, Result, max_dgram_qlen, run
+from .._harness.scenario import Config, Result, max_dgram_qlen, run
 
 __all__ = ("add_parser", "run_cli", "MODES")
 
@@ -72,7 +72,7 @@ def run_cli(args: argparse.Namespace) -> int:
             sys.stderr.write("\r\x1b[K")
     peers = []
     if args.compare:
-        from . import _compare
+        from .._harness import compare as _compare
 
         if tty:
             sys.stderr.write("running the peers (asyncio, Erlang/OTP) ...")

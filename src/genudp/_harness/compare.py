@@ -17,6 +17,7 @@ is on PATH. The receiver's books then say what each peer lost or duplicated.
 from __future__ import annotations
 
 import asyncio
+import importlib.resources
 import os
 import resource
 import shutil
@@ -27,59 +28,17 @@ import tempfile
 import time
 from collections import Counter
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Final
 
-from . import _process, _socket
-from ._errors import Error
-from ._scenario import Config, _payload, _Receiver
+import genudp
+from genudp import Error
+
+from .scenario import Config, _payload, _Receiver
 
 __all__ = ("PeerResult", "run_peers", "PEERS")
 
-_ESCRIPT = r"""#!/usr/bin/env escript
-%%! -noshell
--mode(compile).
-
-main([Backend, Path, NStr, SizeStr]) ->
-    N = list_to_integer(NStr),
-    Size = list_to_integer(SizeStr),
-    Base = [local, binary, {active, false}],
-    Opts = case Backend of
-               "socket" -> [{inet_backend, socket} | Base];
-               _ -> Base
-           end,
-    {ok, S} = gen_udp:open(0, Opts),
-    Dest = {local, list_to_binary(Path)},
-    statistics(runtime),
-    T0 = erlang:monotonic_time(millisecond),
-    {Ok, Errors} = send_loop(S, Dest, 0, N, Size, [], #{}),
-    {_, CpuMs} = statistics(runtime),
-    T1 = erlang:monotonic_time(millisecond),
-    %% Give late replies from the port a moment to land (OTP-19332 leaked them).
-    receive after 200 -> ok end,
-    Strays = drain([]),
-    io:format("OK ~s~n", [lists:join(",", [integer_to_list(I) || I <- lists:reverse(Ok)])]),
-    io:format("ERRORS ~s~n", [lists:join(",", [io_lib:format("~w=~w", [K, V]) || {K, V} <- maps:to_list(Errors)])]),
-    io:format("STRAYS ~w~n", [length(Strays)]),
-    io:format("CPU ~.3f ~.3f~n", [CpuMs / 1000, (T1 - T0) / 1000]),
-    io:format("NOTE OTP ~s, inet_backend=~s, first strays: ~w~n",
-              [erlang:system_info(otp_release), Backend, lists:sublist(Strays, 2)]),
-    halt(0).
-
-send_loop(_S, _D, I, N, _Size, Ok, E) when I >= N -> {Ok, E};
-send_loop(S, D, I, N, Size, Ok, E) ->
-    Head = iolist_to_binary(io_lib:format("0 ~B ", [I])),
-    Pad = binary:copy(<<".">>, max(0, Size - byte_size(Head))),
-    case gen_udp:send(S, D, 0, <<Head/binary, Pad/binary>>) of
-        ok -> send_loop(S, D, I + 1, N, Size, [I | Ok], E);
-        {error, R} ->
-            %% The application's back-off after a failed send, as in genudp's scenario.
-            receive after 1 -> ok end,
-            send_loop(S, D, I + 1, N, Size, Ok, maps:update_with(R, fun(X) -> X + 1 end, 1, E))
-    end.
-
-drain(Acc) ->
-    receive M -> drain([M | Acc]) after 0 -> lists:reverse(Acc) end.
-"""
+#: The Erlang/OTP sender, an escript shipped beside this module (package data).
+_ESCRIPT: Final = "sender.escript"
 
 
 @dataclass
@@ -145,9 +104,10 @@ def run_peers(count: int = 2000, limit: float = 60.0) -> list[PeerResult]:
     results = []
     escript = shutil.which("escript")
     with tempfile.TemporaryDirectory(prefix="genudp-compare-") as tmp:
-        script = os.path.join(tmp, "sender.escript")
+        # Copied out of the package: an installed wheel may live in a zip, and escript wants a path.
+        script = os.path.join(tmp, _ESCRIPT)
         with open(script, "w") as f:
-            f.write(_ESCRIPT)
+            f.write(importlib.resources.files(__package__).joinpath(_ESCRIPT).read_text())
         for peer in PEERS:
             name = _TITLES[peer]
             if peer.startswith("otp") and escript is None:
@@ -157,7 +117,7 @@ def run_peers(count: int = 2000, limit: float = 60.0) -> list[PeerResult]:
                 assert escript is not None
                 argv = [escript, script, peer.split("-")[1]]
             else:
-                argv = [sys.executable, "-m", "genudp._compare", peer]
+                argv = [sys.executable, "-m", "genudp._harness.compare", peer]
             results.append(_run_peer(name, argv, count, limit))
     return results
 
@@ -206,7 +166,7 @@ def _parse(name: str, out: bytes) -> PeerResult:
     return result
 
 
-# -- the Python peers, run as ``python -m genudp._compare PEER PATH COUNT SIZE`` ---------------
+# -- the Python peers, run as ``python -m genudp._harness.compare PEER PATH COUNT SIZE`` ---------------
 
 
 def _cpu() -> float:
@@ -224,7 +184,7 @@ def _report(returned: list[int], raised: Counter[str], strays: int | None, cpu: 
 def _genudp_peer(path: str, count: int, size: int) -> None:
     returned: list[int] = []
     raised: Counter[str] = Counter()
-    with _socket.open(family="local", active=False) as sock:
+    with genudp.open(family="local", active=False) as sock:
         cpu, wall = _cpu(), time.monotonic()
         for seq in range(count):
             try:
@@ -235,7 +195,7 @@ def _genudp_peer(path: str, count: int, size: int) -> None:
                 continue
             returned.append(seq)
         cpu, wall = _cpu() - cpu, time.monotonic() - wall
-    _report(returned, raised, len(_process.current()._mailbox), cpu, wall)
+    _report(returned, raised, len(genudp.self().messages()), cpu, wall)
 
 
 def _asyncio_peer(path: str, count: int, size: int) -> None:

@@ -20,7 +20,7 @@ the scenario did not send; and senders used little CPU while blocked. With resta
 the kernel accepted into a receiver that was then killed are legitimately lost: at most the
 receiver's queue, its mailbox window and the one in its hands, per restart.
 
-This module runs as ``python -m genudp._scenario receive|send ...`` for the subprocesses.
+This module runs as ``python -m genudp._harness.scenario receive|send ...`` for the subprocesses.
 """
 
 from __future__ import annotations
@@ -40,8 +40,8 @@ from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-from . import _process, _socket
-from ._errors import Error
+import genudp
+from genudp import Error
 
 __all__ = ("Config", "Result", "SenderResult", "run", "max_dgram_qlen")
 
@@ -288,7 +288,7 @@ def run(config: Config, progress: Progress | None = None) -> Result:
         with _signal_storm(config.signal_hz, signals):
             children = [_spawn_sender_process(path, config, config.threads + n) for n in range(config.processes)]
             results = [SenderResult(sid, "thread") for sid in range(config.threads)]
-            pids = [_process.spawn(_sender_body, r, path, config, name=f"sender-{r.sid}") for r in results]
+            pids = [genudp.spawn(_sender_body, r, path, config, name=f"sender-{r.sid}") for r in results]
 
             def senders_done() -> bool:
                 return not any(p.is_alive() for p in pids) and all(c.poll() is not None for c, _ in children)
@@ -301,8 +301,8 @@ def run(config: Config, progress: Progress | None = None) -> Result:
                 results.append(_collect_sender_process(proc, sid, config))
         notes = receiver.stop()
         wall = time.monotonic() - started
-        me = _process.current()
-        driver_strays = [repr(m) for m in me._mailbox.snapshot()]
+        me = genudp.self()
+        driver_strays = [repr(m) for m in me.messages()]
     return Result(
         config=config,
         qlen=qlen,
@@ -355,7 +355,7 @@ def _signal_storm(hz: int, counter: list[int]) -> Iterator[None]:
         signal.signal(signal.SIGALRM, old)
 
 
-def _join(pid: _process.Pid, timeout: float) -> bool:
+def _join(pid: genudp.Pid, timeout: float) -> bool:
     """Join in short slices, so that the main thread runs pending signal handlers meanwhile."""
     deadline = time.monotonic() + timeout
     while not pid.join(0.02):
@@ -371,7 +371,7 @@ def _payload(sid: int, seq: int, size: int) -> bytes:
 
 def _sender_body(result: SenderResult, path: str, config: Config) -> None:
     """One sender: send, record, back off after a raise. Runs as a genudp process."""
-    with _socket.open(family="local", active=False, send_timeout=config.send_timeout) as sock:
+    with genudp.open(family="local", active=False, send_timeout=config.send_timeout) as sock:
         started, cpu = time.monotonic(), time.thread_time()
         returned, raised = result.returned, result.raised
         for seq in range(config.per_sender):
@@ -393,7 +393,7 @@ def _sender_body(result: SenderResult, path: str, config: Config) -> None:
     result.wait_seconds = info["wait_seconds"]
     result.wait_cpu = info["wait_cpu_seconds"]
     result.eintr_retries = info["eintr_retries"]
-    result.strays = [repr(m) for m in _process.current()._mailbox.snapshot()]
+    result.strays = [repr(m) for m in genudp.self().messages()]
 
 
 class _Receiver:
@@ -417,7 +417,7 @@ class _Receiver:
             [
                 sys.executable,
                 "-m",
-                "genudp._scenario",
+                "genudp._harness.scenario",
                 "receive",
                 self.path,
                 str(cfg.reader_pause),
@@ -509,13 +509,13 @@ def _exit_when_stdin_closes() -> None:
 def _receiver_main(path: str, pause: float, burst: int, active: int) -> int:
     threading.Thread(target=_exit_when_stdin_closes, daemon=True).start()
     out = sys.stdout.buffer
-    sock = _socket.open(path=path, active=active)
+    sock = genudp.open(path=path, active=active)
     out.write(b"READY\n")
     out.flush()
     strays = 0
     count = 0
     while True:
-        message = _process.receive()
+        message = genudp.receive()
         match message:
             case ("udp", s, _address, _port, data) if s is sock:
                 if data == _STOP:
@@ -531,7 +531,7 @@ def _receiver_main(path: str, pause: float, burst: int, active: int) -> int:
             case _:
                 strays += 1
     # STOP may have been the last of an active window: the udp_passive after it is legitimate.
-    for message in _process.current()._mailbox.extract(lambda m: True):
+    for message in genudp.flush():
         if message != ("udp_passive", sock):
             strays += 1
     out.write(b"STRAYS %d\n" % strays)
@@ -546,7 +546,7 @@ def _receiver_main(path: str, pause: float, burst: int, active: int) -> int:
 def _spawn_sender_process(path: str, config: Config, sid: int) -> tuple[subprocess.Popen[bytes], int]:
     spec = json.dumps({"path": path, "sid": sid, "config": asdict(config)})
     proc = subprocess.Popen(
-        [sys.executable, "-m", "genudp._scenario", "send", spec],
+        [sys.executable, "-m", "genudp._harness.scenario", "send", spec],
         stdout=subprocess.PIPE,
         stdin=subprocess.DEVNULL,
     )
@@ -575,7 +575,7 @@ def _sender_process_main(spec_text: str) -> int:
     # targeted storm test in tests/integration aims every signal at a waiting sender.)
     counter = [0]
     with _signal_storm(config.signal_hz, counter):
-        pid = _process.spawn(_sender_body, result, spec["path"], config, name=f"sender-{result.sid}")
+        pid = genudp.spawn(_sender_body, result, spec["path"], config, name=f"sender-{result.sid}")
         if not _join(pid, config.deadline):
             result.failure = "did not finish before the deadline"
     result.signals = counter[0]
@@ -588,7 +588,7 @@ def main(argv: list[str]) -> int:
         return _receiver_main(argv[1], float(argv[2]), int(argv[3]), int(argv[4]))
     if argv and argv[0] == "send":
         return _sender_process_main(argv[1])
-    print("usage: python -m genudp._scenario receive PATH PAUSE BURST ACTIVE | send SPEC", file=sys.stderr)
+    print("usage: python -m genudp._harness.scenario receive PATH PAUSE BURST ACTIVE | send SPEC", file=sys.stderr)
     return 2
 
 

@@ -1,0 +1,366 @@
+"""asyncio plumbing: ``asend`` and ``arecv``, and how a socket waits in an event loop.
+
+Rules:
+- A task never blocks its loop. Every attempt is a non-blocking syscall made by the task
+  itself; a wait is a future resolved by the loop (``add_reader``/``add_writer``).
+- Cancelled while waiting, ``asend`` sent nothing and ``arecv`` took nothing.
+- A Unix-domain sender's own POLLOUT says nothing about the receiver (DESIGN.md §2): a full
+  destination is watched through a helper socket connected to it, plus a timer in case the
+  path is re-bound.
+- A socket stays registered with the loop between ``arecv`` waits (:class:`AioReader`): a
+  registration per wait costs four epoll_ctl calls and most of a round trip. The registration
+  holds an entry in the socket's fd guard, so the fd is not closed (and its number reused)
+  while the loop's selector still has it.
+
+The fenced shortcut. :func:`resolve_now` runs the waiting task's wake-up inside the loop's
+reader callback instead of on the next loop iteration (one ``epoll_wait`` and the loop's
+bookkeeping less per datagram). It reads asyncio's private ``Future._callbacks``, and takes the
+shortcut only when that has asyncio's exact shape (a list of one ``(callback, context)``);
+any other future (another loop's, a future asyncio changed) is resolved the usual way, and
+``tests/unit/test_aio_io.py`` runs both ways.
+
+The functions ``arecv``, ``asend`` and ``readable`` are ``Socket`` methods (bound in
+``_socket.py``); they use the socket's state as ``_socket.py``'s essay allows.
+"""
+
+from __future__ import annotations
+
+import os
+import socket as _socket_mod
+import time
+from typing import TYPE_CHECKING, Any, Final
+
+from ._errors import Error, Timeout, error_from_oserror
+from ._libc import MSG_TRUNC, Bytes, buffer, buffers, recv_credentials, writable_now
+from ._options import check_timeout
+from ._process import running_loop
+from ._sendwait import UNSET, Unset, bounded
+
+if TYPE_CHECKING:
+    from ._socket import Socket
+
+__all__ = ("AioReader", "arecv", "asend", "loop_wait", "readable", "resolve", "resolve_now")
+
+_DONTWAIT: Final = _socket_mod.MSG_DONTWAIT
+_FIRST_TICK: Final = 0.005
+_MAX_TICK: Final = 0.1
+
+
+async def asend(self: Socket, data: Bytes, dest: Any = None, *, timeout: float | Unset | None = UNSET) -> None:
+    """``send`` for asyncio tasks: the same results and errors, waiting in the event loop.
+
+    Returns once the kernel accepted the datagram, exactly once; raises and it was not sent.
+    A full destination is waited for in the loop's selector, without spinning and without
+    buffering: a Unix-domain sender watches the destination's queue through a helper socket
+    connected to it. Cancelled while waiting, the datagram was not sent. ``close()`` wakes a
+    waiting ``asend`` at once with "closed".
+    """
+    # PERF: as in send, the common case is one non-blocking syscall, kept short and inline
+    # (benchmarks/micro/send_paths.py); tests/unit/test_fast_paths.py pins it to the slow path.
+    users = self._users
+    try:
+        users.append(None)  # fd guard: first statement of the try that releases it
+        if self._state:
+            raise Error("closed", "the socket is closed")
+        try:
+            sock = self._sock
+            sent = sock.sendto(data, _DONTWAIT, dest) if dest is not None else sock.send(data, _DONTWAIT)
+        except BlockingIOError:
+            sent = -1
+        except (OSError, TypeError, ValueError, OverflowError) as exc:
+            raise self._send_failure(exc, data, dest) from None
+        if sent < 0:
+            try:
+                sent = await _asend_wait(self, data, dest, timeout)
+            except (OSError, TypeError, ValueError, OverflowError) as exc:
+                raise self._send_failure(exc, data, dest) from None
+        self._record_sent(sent)  # after the syscall: off a round trip's critical path
+    finally:
+        users.pop()
+        if self._state and not users:
+            self._leave_closed()
+
+
+async def _asend_wait(self: Socket, data: Bytes, dest: Any, timeout: float | Unset | None) -> int:
+    limit = self._wait_limit(timeout)
+    started = time.monotonic()
+    deadline = None if limit is None else started + limit
+    helper: _socket_mod.socket | None = None
+    efd = self._eventfd()
+    tick = _FIRST_TICK
+    try:
+        if self.family == "local" and dest is not None:
+            # An unconnected local socket is always "writable": POLLOUT on a helper socket
+            # connected to the destination reflects the destination's queue instead.
+            helper = _socket_mod.socket(_socket_mod.AF_UNIX, _socket_mod.SOCK_DGRAM | _socket_mod.SOCK_CLOEXEC)
+            helper.connect(dest)
+        while True:
+            # Wait for whichever is full: the destination (helper), or our own send buffer.
+            blocked = -1
+            if helper is not None and not writable_now(efd, helper.fileno()):
+                blocked = helper.fileno()
+            elif not writable_now(efd, self._fd):
+                blocked = self._fd
+            self._check_waiting()
+            # Both say writable yet the send failed: back off on a timer rather than spin.
+            # A helper wait also wakes every _MAX_TICK, in case the path was re-bound.
+            timer = tick if blocked < 0 else (_MAX_TICK if helper is not None else None)
+            waited = bounded(timer, deadline)
+            if waited is not None and waited <= 0:
+                raise Timeout(f"the destination stayed full for {limit} s; not sent")
+            ready = await loop_wait([efd], [blocked] if blocked >= 0 else [], waited)
+            if not ready and blocked < 0:
+                tick = min(tick * 2, _MAX_TICK)
+            self._check_waiting()
+            try:
+                return self._send_now(data, dest)
+            except BlockingIOError:
+                if deadline is not None and time.monotonic() >= deadline:
+                    raise Timeout(f"the destination stayed full for {limit} s; not sent") from None
+    finally:
+        if helper is not None:
+            helper.close()
+        # CPU is not counted: the loop's thread runs other tasks meanwhile.
+        with self._lock:
+            c = self._counters
+            c.eagain_waits += 1
+            c.wait_seconds += time.monotonic() - started
+
+
+async def arecv(self: Socket, timeout: float | None = None) -> tuple[Any, ...]:
+    """``recv`` for asyncio tasks: the same results and errors, waiting in the event loop.
+
+    Cancelled while waiting, it took nothing: the datagram stays in the socket. ``close()``
+    wakes a waiting ``arecv`` at once with "closed".
+    """
+    # PERF: every step here is on a round trip's critical path, from the loop's wake-up to the
+    # caller's next send, so the common steps are inlined: the read (``_read``), the wait on the
+    # loop this socket is registered with (``readable``), and the counting. Inlined, a one-sided
+    # round trip took about 2 us less (benchmarks/micro/aio_rtt.py); tests/unit/test_fast_paths.py
+    # pins it to the slow path.
+    limit = None if timeout is None else check_timeout(timeout)
+    self._check_recv()
+    got = -1
+    users = self._users
+    try:
+        users.append(None)  # fd guard: first statement of the try that releases it
+        if self._state:
+            raise Error("closed", "the socket is closed")
+        try:
+            buf, view = buffers.pair
+        except AttributeError:
+            buf, view = buffer()
+        anc: dict[str, int] | None = None
+        deadline = None if limit is None else time.monotonic() + limit
+        while True:
+            try:
+                if self._credentials:
+                    got, source, anc = recv_credentials(self._sock, buf, MSG_TRUNC)
+                else:
+                    got, source = self._sock.recvfrom_into(buf, 0, MSG_TRUNC)
+                break
+            except BlockingIOError:
+                pass
+            waited = bounded(None, deadline)
+            if waited is not None and waited <= 0:
+                raise Timeout("no datagram waiting" if limit == 0 else f"no datagram within {limit} s")
+            reader = self._aio
+            if waited is None and reader is not None and reader.loop is running_loop():
+                future = reader.wait()
+                try:
+                    await future
+                finally:
+                    reader.forget(future)
+            else:
+                await readable(self, waited)
+            if self._state:
+                raise Error("closed", "the socket was closed while waiting")
+        # The datagram is out of the kernel: from here it is returned, whatever arrives.
+        c = self._recv_counters  # the owner's thread only: no lock (see _counters)
+        c.received += 1
+        c.bytes_received += got
+        if got > len(buf):
+            c.truncated += 1
+        return self._result(got, source, anc, view)
+    except OSError as exc:
+        if isinstance(exc, Error):
+            raise
+        raise error_from_oserror(exc) from None
+    finally:
+        users.pop()
+        if self._state and not users:
+            self._leave_closed()
+
+
+async def readable(self: Socket, timeout: float | None) -> None:
+    """Until the socket may be readable, ``timeout`` passes, or close() (in an event loop).
+
+    The socket stays registered with the loop between waits; it is dropped when data arrives
+    with no task waiting, so that a level-triggered readiness nobody consumes cannot spin the
+    loop.
+    """
+    loop = running_loop()
+    reader = self._aio
+    if reader is None or reader.loop is not loop:
+        if reader is not None:
+            # Registered with another loop: watch a duplicate fd for this wait only.
+            efd = self._eventfd()
+            await loop_wait([efd, self._fd], [], timeout)
+            return
+        reader = self._aio = AioReader(self, loop)
+    future = reader.wait()
+    timer = None if timeout is None else loop.call_later(timeout, resolve, future)
+    try:
+        await future
+    finally:
+        if timer is not None:
+            timer.cancel()
+        reader.forget(future)
+
+
+def resolve(future: Any) -> None:
+    if not future.done():
+        future.set_result(None)
+
+
+def resolve_now(future: Any) -> None:
+    """Resolve ``future`` and run its one done-callback, the waiting task's wake-up, right here
+    in the loop's reader callback (see the module's essay: the fenced shortcut).
+
+    Only for arecv's own futures, resolved from a reader callback, where no task is running.
+    A future with no callback, or more than one, is resolved the usual way. What the callback
+    raises propagates: a task lets only KeyboardInterrupt and SystemExit out.
+    """
+    if future.done():
+        return
+    callbacks = getattr(future, "_callbacks", None)
+    if type(callbacks) is not list or len(callbacks) != 1 or len(callbacks[0]) != 2:
+        future.set_result(None)
+        return
+    callback, context = callbacks[0]
+    future.remove_done_callback(callback)
+    future.set_result(None)
+    context.run(callback, future)
+
+
+class AioReader:
+    """A socket's registration with one event loop, for ``arecv`` (see :func:`readable`).
+
+    While registered it holds an entry in the socket's fd guard (taken in :meth:`wait`, given
+    back by :meth:`_unregister`), so that the fd is not closed while the loop's selector has it.
+    """
+
+    __slots__ = ("loop", "registered", "sock", "waiters")
+
+    def __init__(self, sock: Socket, loop: Any) -> None:
+        self.sock = sock
+        self.loop = loop
+        self.waiters: list[Any] = []
+        self.registered = False
+
+    def wait(self) -> Any:
+        """A future resolved when the socket may be readable (in the loop's thread)."""
+        future = self.loop.create_future()
+        self.waiters.append(future)
+        if not self.registered:
+            sock = self.sock
+            users = sock._users
+            try:
+                users.append(None)  # fd guard: held while the loop's selector has the fd
+                sock._check_open()
+                self.loop.add_reader(sock._fd, self._readable)
+                self.registered = True
+            finally:
+                if not self.registered:
+                    users.pop()
+                    if sock._state and not users:
+                        sock._leave_closed()
+        return future
+
+    def forget(self, future: Any) -> None:
+        waiters = self.waiters
+        if future in waiters:  # not when _readable resolved it (it took the whole list)
+            waiters.remove(future)
+
+    def _readable(self) -> None:
+        waiters = self.waiters
+        if not waiters:
+            self._unregister()
+            return
+        self.waiters = []
+        for i, future in enumerate(waiters):
+            try:
+                resolve_now(future)  # the waiting task resumes here
+            except BaseException:
+                # A task let KeyboardInterrupt or SystemExit out: the loop stops, and the
+                # other waiters wake when it runs again.
+                for later in waiters[i + 1 :]:
+                    resolve(later)
+                raise
+
+    def _unregister(self) -> None:
+        if self.registered:
+            self.registered = False
+            sock = self.sock
+            try:
+                self.loop.remove_reader(sock._fd)
+            finally:
+                users = sock._users
+                users.pop()
+                if sock._state and not users:
+                    sock._leave_closed()
+
+    def _drop(self) -> None:
+        # In the loop's thread: the socket is closing.
+        self._unregister()
+        waiters, self.waiters = self.waiters, []
+        for future in waiters:
+            resolve(future)
+
+    def close(self) -> None:
+        """From close(), in any thread, with the socket's lock held."""
+        loop = self.loop
+        try:
+            if loop.is_closed():
+                raise RuntimeError("closed")
+            if running_loop() is loop:
+                loop.call_soon(self._drop)
+            else:
+                loop.call_soon_threadsafe(self._drop)
+        except RuntimeError:
+            # The loop is gone, and its selector with it: only the guard entry remains.
+            if self.registered:
+                self.registered = False
+                self.sock._users.pop()
+
+
+async def loop_wait(readers: list[int], writers: list[int], timeout: float | None) -> bool:
+    """In the running event loop: until one of the fds is ready (True) or ``timeout`` seconds
+    pass (False). Each fd is watched through a duplicate of it, since a loop keeps one callback
+    per fd and several tasks may wait on one socket."""
+    import asyncio  # only asyncio users pay for the import
+
+    loop = asyncio.get_running_loop()
+    future: asyncio.Future[bool] = loop.create_future()
+
+    def ready(value: bool = True) -> None:
+        if not future.done():
+            future.set_result(value)
+
+    added: list[tuple[bool, int]] = []
+    timer = None
+    try:
+        for reading, fds in ((True, readers), (False, writers)):
+            for fd in fds:
+                watched = os.dup(fd)
+                added.append((reading, watched))
+                (loop.add_reader if reading else loop.add_writer)(watched, ready)
+        if timeout is not None:
+            timer = loop.call_later(timeout, ready, False)
+        return await future
+    finally:
+        if timer is not None:
+            timer.cancel()
+        for reading, watched in added:
+            (loop.remove_reader if reading else loop.remove_writer)(watched)
+            os.close(watched)

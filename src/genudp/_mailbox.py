@@ -1,0 +1,285 @@
+"""A process's mailbox: a save queue that any thread appends to and only its owner takes from.
+
+Rules:
+- ``put`` appends and never blocks on the owner; a closed mailbox (its process ended) drops
+  what it is given, as Erlang does.
+- Only the owning process takes messages out, so a message found by scanning outside the lock
+  is still where it was when it is removed: other threads only append.
+- ``take_nowait(match)`` takes the *oldest* message that ``match`` accepts. Messages it skips
+  keep their place and order (Erlang's save queue); each message is offered to ``match`` once
+  per ``receive`` call (the caller passes back how far it scanned), so a long queue costs O(n)
+  per call, not O(n^2).
+- A waiting owner sleeps in one of three ways, and ``put`` wakes whichever it is:
+  - a thread: on ``signal``, a lock used as a semaphore, with a "someone waits" flag so that
+    ``put`` pays for a wake-up only when there is a sleeper (``threading.Condition`` costs ~2x:
+    pure Python, and it allocates a lock per wait);
+  - a thread that owns active sockets: in ``epoll_wait`` on its sockets and on ``efd``, an
+    eventfd that ``put`` writes while ``polling`` is set (see ``_owner_reads``);
+  - asyncio tasks: ``wakers``, callbacks that ``put`` calls under the lock.
+- Flow control: the hub pauses a socket whose owner's mailbox reached the socket's high
+  watermark (``throttle``); whoever takes the mailbox down to the low watermark resumes it,
+  outside the lock (a socket's lock is always taken before its owner's mailbox's).
+
+The protocol with ``_owner_reads`` and the hub's lease: they read ``queue`` (its length),
+``waits`` and ``polling`` without the lock (hints, re-checked under the socket's lock), and
+sleep through :meth:`sleep_begin` / :meth:`sleep_end`.
+"""
+
+from __future__ import annotations
+
+import itertools
+import os
+import threading
+import time
+from collections import deque
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from ._socket import Socket
+
+__all__ = ("Mailbox",)
+
+
+class Mailbox:
+    """A process's message queue: append from anywhere, selective take by the owner only."""
+
+    __slots__ = (
+        "_lock",
+        "_open",
+        "_resume_at",
+        "_signal",
+        "_throttled",
+        "_waiting",
+        "_wakers",
+        "efd",
+        "polling",
+        "queue",
+        "reads",
+        "rescan",
+        "waits",
+    )
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self.queue: deque[Any] = deque()
+        self._signal = threading.Lock()
+        self._signal.acquire()
+        self._waiting = False
+        self._open = True
+        # Asyncio tasks of this process waiting on the mailbox: called (under the lock) instead
+        # of releasing the semaphore. Several tasks of one process may wait at once.
+        self._wakers: list[Callable[[], None]] = []
+        # Sockets whose reading the hub paused because this mailbox reached their high
+        # watermark, each with its low watermark; the owner resumes them as it catches up.
+        self._throttled: list[tuple[Socket, int]] = []
+        self._resume_at = -1
+        # The owner's own reading of its active sockets (``_owner_reads``): set while it sleeps
+        # in epoll_wait, when a wake-up is a write to ``efd``; waits begun (for the lease);
+        # its epoll set (made on first use); whether to look for sockets to borrow at its
+        # next wait (set when one is adopted, registered again, or taken back).
+        self.polling = False
+        self.waits = 0
+        self.efd = -1
+        self.reads: Any = None
+        self.rescan = True
+
+    def put(self, message: object) -> None:
+        """Append one message; wake the owner if it sleeps. Never blocks on the owner."""
+        with self._lock:
+            if not self._open:
+                return
+            self.queue.append(message)
+            if self._waiting:
+                self._wake_locked()
+
+    def put_many(self, messages: list[Any]) -> None:
+        """Append a batch in order with one lock round trip and at most one wake-up."""
+        with self._lock:
+            if not self._open:
+                return
+            self.queue.extend(messages)
+            if self._waiting:
+                self._wake_locked()
+
+    def _wake_locked(self) -> None:
+        self._waiting = False
+        wakers = self._wakers
+        if not wakers:
+            if self.polling:
+                os.eventfd_write(self.efd, 1)
+            else:
+                self._signal.release()
+        else:
+            self._wakers = []
+            for waker in wakers:
+                waker()
+
+    def close(self) -> None:
+        """Stop accepting messages; what is queued stays readable (for post-mortems and tests)."""
+        with self._lock:
+            self._open = False
+            reads, self.reads = self.reads, None
+            if reads is not None:
+                reads.close()
+            if self.efd >= 0:
+                os.close(self.efd)
+                self.efd = -1
+
+    def __len__(self) -> int:
+        return len(self.queue)
+
+    def snapshot(self) -> list[Any]:
+        """A copy of the queued messages, oldest first, taking none."""
+        with self._lock:
+            return list(self.queue)
+
+    def take_nowait(self, match: Callable[[Any], object] | None, start: int = 0) -> tuple[bool, Any, int]:
+        """Try to take the oldest matching message at or after index ``start``.
+
+        Returns ``(found, message, scanned)``: ``scanned`` is how many messages have been offered
+        to ``match`` so far (pass it back as ``start`` to avoid offering them again).
+        """
+        queue = self.queue
+        if match is None:
+            with self._lock:
+                if not queue:
+                    return False, None, 0
+                message = queue.popleft()
+                resume = self._due_locked() if len(queue) <= self._resume_at else None
+            if resume:
+                _resume(resume)
+            return True, message, 0
+        with self._lock:
+            end = len(queue)
+            fresh = list(itertools.islice(queue, start, end)) if start < end else []
+        # ``match`` runs without the lock: it may send messages (even to this mailbox).
+        for offset, message in enumerate(fresh):
+            if match(message):
+                with self._lock:
+                    del queue[start + offset]
+                    resume = self._due_locked() if len(queue) <= self._resume_at else None
+                if resume:
+                    _resume(resume)
+                return True, message, 0
+        return False, None, start + len(fresh)
+
+    def take_all(self) -> list[Any]:
+        """Remove and return every message, oldest first (``genudp.flush``)."""
+        with self._lock:
+            taken = list(self.queue)
+            self.queue.clear()
+            resume = self._due_locked() if self._throttled else None
+        if resume:
+            _resume(resume)
+        return taken
+
+    def throttle(self, sock: Socket, low: int) -> bool:
+        """Called by the hub, with ``sock``'s lock held, when this mailbox reached ``sock``'s high
+        watermark: record ``sock`` for resumption. Returns False (do not pause) if the owner has
+        meanwhile already brought the mailbox down to ``low``."""
+        with self._lock:
+            if len(self.queue) <= low:
+                return False
+            self._throttled.append((sock, low))
+            self._resume_at = max(self._resume_at, low)
+            return True
+
+    def forget(self, sock: Socket) -> None:
+        """Drop ``sock`` from the paused sockets (it changed owner or closed)."""
+        with self._lock:
+            self._throttled = [(s, low) for s, low in self._throttled if s is not sock]
+            self._resume_at = max((low for _, low in self._throttled), default=-1)
+
+    def _due_locked(self) -> list[Socket]:
+        """Sockets to resume now that the mailbox holds ``len(queue)`` messages."""
+        size = len(self.queue)
+        due = [sock for sock, low in self._throttled if size <= low]
+        self._throttled = [(sock, low) for sock, low in self._throttled if size > low]
+        self._resume_at = max((low for _, low in self._throttled), default=-1)
+        return due
+
+    def extract(self, select: Callable[[Any], bool]) -> list[Any]:
+        """Remove and return, in order, every message ``select`` accepts (owner only)."""
+        with self._lock:
+            taken = [m for m in self.queue if select(m)]
+            if taken:
+                kept = [m for m in self.queue if not select(m)]
+                self.queue.clear()
+                self.queue.extend(kept)
+            return taken
+
+    def arm(self, seen: int, waker: Callable[[], None]) -> bool:
+        """For an asyncio task: have ``waker`` called (once, under this lock, from whichever
+        thread appends) when a message beyond the first ``seen`` arrives. Returns False, arming
+        nothing, when one already has."""
+        with self._lock:
+            if len(self.queue) > seen:
+                return False
+            self._waiting = True
+            self._wakers.append(waker)
+            return True
+
+    def disarm(self, waker: Callable[[], None]) -> None:
+        """Withdraw ``waker`` if it was not called (a timeout or a cancellation)."""
+        with self._lock:
+            if waker in self._wakers:
+                self._wakers.remove(waker)
+                self._waiting = bool(self._wakers)
+
+    def wait(self, seen: int, deadline: float | None) -> bool:
+        """Sleep until a message beyond the first ``seen`` arrives or ``deadline`` passes.
+
+        Returns False when the deadline passed with nothing new. Signals interrupt the sleep only
+        to run their handlers (PEP 475); an exception from a handler propagates, and the mailbox
+        is left consistent.
+        """
+        with self._lock:
+            if len(self.queue) > seen:
+                return True
+            self._waiting = True
+        woken = False
+        try:
+            if deadline is None:
+                woken = self._signal.acquire()
+            else:
+                remaining = deadline - time.monotonic()
+                woken = remaining > 0 and self._signal.acquire(timeout=remaining)
+        finally:
+            if not woken:
+                with self._lock:
+                    if self._waiting:
+                        self._waiting = False
+                    else:
+                        # A sender released the semaphore after we stopped waiting: take the
+                        # token back so that the next wait does not return at once. Without
+                        # blocking: an exception (from a signal handler) that arrived right
+                        # after our acquire() took the token leaves none to take.
+                        self._signal.acquire(blocking=False)
+        return woken
+
+    def sleep_begin(self, seen: int) -> bool:
+        """The owner is about to sleep in epoll_wait on ``efd`` (``_owner_reads``): returns
+        False, and does not sleep, when a message beyond the first ``seen`` is already here."""
+        with self._lock:
+            if len(self.queue) > seen:
+                return False
+            self._waiting = self.polling = True
+            return True
+
+    def sleep_end(self) -> bool:
+        """The owner's epoll_wait returned: whether ``put`` woke it (its eventfd write is
+        consumed here, so the next sleep does not return at once)."""
+        with self._lock:
+            signalled = not self._waiting
+            self._waiting = self.polling = False
+        if signalled:
+            # put() wrote the eventfd under the lock before it cleared _waiting.
+            os.eventfd_read(self.efd)
+        return signalled
+
+
+def _resume(sockets: list[Socket]) -> None:
+    # Outside the mailbox lock: a socket's lock is always taken before its owner's mailbox's.
+    for sock in sockets:
+        sock._resume_reading()
