@@ -238,9 +238,29 @@ def resolve_now(future: Any) -> None:
         future.set_result(None)
         return
     callback, context = callbacks[0]
-    future.remove_done_callback(callback)
-    future.set_result(None)
-    context.run(callback, future)
+    try:
+        future.remove_done_callback(callback)
+        future.set_result(None)
+        context.run(callback, future)
+    except BaseException:
+        _wake_once(future, callback, context)
+        raise
+
+
+def _wake_once(future: Any, callback: Any, context: Any) -> None:
+    """An exception (from the callback, or from a signal handler between two steps above) cut
+    ``resolve_now`` short: the task must still wake, exactly once. Its wake-up either is still
+    attached to the future (``set_result`` schedules it), or was taken off and has not run
+    (the task still waits on this very future: schedule it), or has run."""
+    if not future.done():
+        attached = any(cb is callback for cb, _ in getattr(future, "_callbacks", None) or ())
+        future.set_result(None)
+        if attached:
+            return
+    loop = future.get_loop()
+    task = getattr(callback, "__self__", None)
+    if getattr(task, "_fut_waiter", None) is future:
+        loop.call_soon(callback, future, context=context)
 
 
 class AioReader:
@@ -265,14 +285,18 @@ class AioReader:
         if not self.registered:
             sock = self.sock
             users = sock._users
+            done = False
             try:
                 users.append(None)  # fd guard: held while the loop's selector has the fd
                 sock._check_open()
                 self.loop.add_reader(sock._fd, self._readable)
-                self.registered = True
+                self.registered = done = True
             finally:
-                if not self.registered:
+                if not done:
                     users.pop()
+                    # An exception right after add_reader returned: take the fd back from the
+                    # loop too (remove_reader is a no-op where add_reader did not get through).
+                    self.loop.remove_reader(sock._fd)
                     if sock._state and not users:
                         sock._leave_closed()
         return future
@@ -288,15 +312,18 @@ class AioReader:
             self._unregister()
             return
         self.waiters = []
-        for i, future in enumerate(waiters):
-            try:
+        woken = 0
+        try:
+            for future in waiters:
                 resolve_now(future)  # the waiting task resumes here
-            except BaseException:
-                # A task let KeyboardInterrupt or SystemExit out: the loop stops, and the
-                # other waiters wake when it runs again.
-                for later in waiters[i + 1 :]:
-                    resolve(later)
-                raise
+                woken += 1
+        except BaseException:
+            # A task let KeyboardInterrupt or SystemExit out, or a signal handler raised: the
+            # loop stops, and every waiter not woken yet (the one cut short included: resolve
+            # does nothing to a future that is done) wakes when it runs again.
+            for later in waiters[woken:]:
+                resolve(later)
+            raise
 
     def _unregister(self) -> None:
         if self.registered:

@@ -268,14 +268,12 @@ class Mailbox:
             return True
 
     def sleep_end(self) -> bool:
-        """The owner's epoll_wait returned: whether ``put`` woke it (its eventfd write is
-        consumed here, so the next sleep does not return at once)."""
+        """The owner's epoll_wait returned: whether ``put`` woke it. The caller drains ``efd``
+        whenever epoll reported it (not only when this says so: an exception that cut an earlier
+        wait short may have left a write there, which would otherwise wake every later wait)."""
         with self._lock:
             signalled = not self._waiting
             self._waiting = self.polling = False
-        if signalled:
-            # put() wrote the eventfd under the lock before it cleared _waiting.
-            os.eventfd_read(self.efd)
         return signalled
 
 

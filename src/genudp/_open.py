@@ -156,11 +156,21 @@ def open(
     )
     transition = set_active(False, spec.active)
     owner = current()
-    sock, bound_id = _create_and_bind(spec)
-    result = Socket(
-        sock, spec.family, owner, spec.path, bound_id, spec.send_timeout, spec.reuse, spec.watermarks, spec.credentials
-    )
+    made: list[_socket_mod.socket] = []
+    result: Socket | None = None
     try:
+        bound_id = _create_and_bind(spec, made)
+        result = Socket(
+            made[0],
+            spec.family,
+            owner,
+            spec.path,
+            bound_id,
+            spec.send_timeout,
+            spec.reuse,
+            spec.watermarks,
+            spec.credentials,
+        )
         if not owner._adopt_socket(result):  # pragma: no cover - the caller is running, so alive
             raise Error("badarg", "the calling process has ended")
         if transition.mode is not False:
@@ -169,12 +179,30 @@ def open(
         elif transition.passive_message:
             owner._mailbox.put(udp_passive(result))
     except BaseException as exc:
-        # E.g. EMFILE starting the hub: the socket and its file go, and the error says why.
-        result.close()
+        # Whatever failed (EMFILE starting the hub, an exception from a signal handler), the
+        # socket and the file it bound go: a failed open leaves nothing behind.
+        if result is not None:
+            result.close()
+        elif made:
+            _discard(made[0], spec.path)
         if isinstance(exc, OSError) and not isinstance(exc, Error):
             raise error_from_oserror(exc, " starting to read the socket") from None
         raise
     return result
+
+
+def _discard(sock: _socket_mod.socket, path: str | bytes | None) -> None:
+    """Close a socket ``open`` made but could not finish, and unlink the file it bound (if the
+    socket is bound to it: the bind may or may not have happened)."""
+    try:
+        if isinstance(path, str) and sock.getsockname() == path:
+            st = os.lstat(path)
+            if stat.S_ISSOCK(st.st_mode):
+                os.unlink(path)
+    except OSError:
+        pass
+    finally:
+        sock.close()
 
 
 def _check(
@@ -218,14 +246,16 @@ def _check(
     return spec
 
 
-def _create_and_bind(spec: _Spec) -> tuple[_socket_mod.socket, tuple[int, int] | None]:
-    """The kernel socket, its options set and bound; (socket, the file's (dev, ino) or None)."""
+def _create_and_bind(spec: _Spec, made: list[_socket_mod.socket]) -> tuple[int, int] | None:
+    """The kernel socket (appended to ``made``), its options set and bound; returns the file's
+    (dev, ino), or None. On an error it closes the socket and raises."""
     try:
         # Blocking mode, so that a waiting send can block in the kernel (``_sendwait``); every
         # call that must not block passes MSG_DONTWAIT.
         sock = _socket_mod.socket(_AF[spec.family], _socket_mod.SOCK_DGRAM | _socket_mod.SOCK_CLOEXEC)
     except OSError as exc:
         raise error_from_oserror(exc, " opening a socket") from None
+    made.append(sock)
     stage = "binding"
     try:
         for flag, option in zip(spec.reuse, (_socket_mod.SO_REUSEADDR, _socket_mod.SO_REUSEPORT), strict=True):
@@ -239,18 +269,20 @@ def _create_and_bind(spec: _Spec) -> tuple[_socket_mod.socket, tuple[int, int] |
             sock.setsockopt(_SOL, _socket_mod.SO_PASSCRED, 1)
         if spec.family == "local":
             if spec.path is None:
-                return sock, None
-            return sock, _bind_local(sock, spec.path, spec.file_mode, spec.unlink_stale)
+                return None
+            return _bind_local(sock, spec.path, spec.file_mode, spec.unlink_stale)
         if spec.family == "inet6":
             sock.setsockopt(_socket_mod.IPPROTO_IPV6, _socket_mod.IPV6_V6ONLY, 0)
         sock.bind((spec.ip if spec.ip is not None else ("::" if spec.family == "inet6" else "0.0.0.0"), spec.port))
         stage = "setting"
         set_udp_options(sock, spec.family, spec.udp_options)
-        return sock, None
+        return None
     except Error:
+        made.clear()
         sock.close()
         raise
     except OSError as exc:
+        made.clear()
         sock.close()
         if stage == "setting":
             raise error_from_oserror(exc, " setting " + ", ".join(spec.udp_options)) from None
@@ -260,7 +292,9 @@ def _create_and_bind(spec: _Spec) -> tuple[_socket_mod.socket, tuple[int, int] |
         raise error_from_oserror(exc, where) from None
 
 
-def _bind_local(sock: _socket_mod.socket, path: str | bytes, mode: int | None, unlink_stale: bool) -> Any:
+def _bind_local(
+    sock: _socket_mod.socket, path: str | bytes, mode: int | None, unlink_stale: bool
+) -> tuple[int, int] | None:
     """Bind a local socket; return (st_dev, st_ino) of the file it made, or None (abstract)."""
     if mode is not None:
         # Linux creates the file with the socket inode's mode less the umask: setting it before

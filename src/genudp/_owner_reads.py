@@ -220,54 +220,53 @@ def owner_readable(sock: Socket, limit: int, hand: bool = False) -> Any:
     second read would almost always find the queue empty, and a read that fails costs as much
     as one that succeeds. A larger ``limit`` (datagrams were queued before the owner came to
     wait) reads a batch, until the queue is empty.
+
+    It runs in the owner's thread, inside its ``receive``: an error here is the caller's, and
+    propagates (the hub's own errors are counted and logged instead, by the hub).
     """
     # PERF: the common case (active true, no credentials, mailbox below the high watermark) is
     # written out here: right after a wake-up every Python call costs, and the general path
     # (_deliver_locked: budgets, transitions, batches) cost 8 us more per datagram
     # (benchmarks/micro/owner_read.py). tests/unit/test_fast_paths.py pins the two together.
-    try:
-        with sock._lock:
-            mailbox = sock._owner._mailbox
-            queue = mailbox.queue
-            if (
-                limit > 1
-                or sock._mode is not True
-                or sock._state
-                or sock._paused
-                or sock._credentials
-                or len(queue) >= sock._high
-            ):
-                _deliver_locked(sock, limit)
-                return None
-            try:
-                buf, view = buffers.pair
-            except AttributeError:
-                buf, view = buffer()
-            try:
-                got, source = sock._sock.recvfrom_into(buf, 0, MSG_TRUNC)
-            except BlockingIOError:
-                return None  # the hub read it first (it had the event before the borrow)
-            except OSError as exc:
-                if exc.errno is not None:
-                    reason = reason_of_errno(exc.errno)
-                    sock._errors[reason] = sock._errors.get(reason, 0) + 1
-                return None
-            c = sock._counters
-            c.received += 1
-            c.bytes_received += got
-            if got > len(buf):
-                c.truncated += 1
-            # sock._convert, inline: inet sources are tuples, local ones str or bytes.
-            if type(source) is tuple:
-                message = make_udp(("udp", sock, source[0], source[1], view[:got].tobytes()))
-            else:
-                message = make_udp(("udp", sock, source, 0, view[:got].tobytes()))
-            if hand and not queue:
-                return message
-            mailbox.put(message)
-    except Exception as exc:
-        _log.exception("genudp: error while reading %r", sock)
-        sock._hub_failed(exc)
+    with sock._lock:
+        mailbox = sock._owner._mailbox
+        queue = mailbox.queue
+        if (
+            limit > 1
+            or sock._mode is not True
+            or sock._state
+            or sock._paused
+            or sock._credentials
+            or len(queue) >= sock._high
+        ):
+            _deliver_locked(sock, limit)
+            return None
+        try:
+            buf, view = buffers.pair
+        except AttributeError:
+            buf, view = buffer()
+        try:
+            got, source = sock._sock.recvfrom_into(buf, 0, MSG_TRUNC)
+        except BlockingIOError:
+            return None  # the hub read it first (it had the event before the borrow)
+        except OSError as exc:
+            if exc.errno is not None:
+                reason = reason_of_errno(exc.errno)
+                sock._errors[reason] = sock._errors.get(reason, 0) + 1
+            return None
+        c = sock._counters
+        c.received += 1
+        c.bytes_received += got
+        if got > len(buf):
+            c.truncated += 1
+        # sock._convert, inline: inet sources are tuples, local ones str or bytes.
+        if type(source) is tuple:
+            message = make_udp(("udp", sock, source[0], source[1], view[:got].tobytes()))
+        else:
+            message = make_udp(("udp", sock, source, 0, view[:got].tobytes()))
+        if hand and not queue:
+            return message
+        mailbox.put(message)
     return None
 
 
@@ -405,7 +404,10 @@ def wait_reading(mailbox: Mailbox, sockets: Set[Socket], seen: int, deadline: fl
                 message = None if sock is None else sock._owner_readable(1, True)
                 return True if message is None else (message,)
         for fd, _mask in events:
-            if fd != efd:
+            if fd == efd:
+                with contextlib.suppress(BlockingIOError):
+                    os.eventfd_read(efd)  # put() wrote it (see Mailbox.sleep_end)
+            else:
                 sock = fds.get(fd)  # None: given back meanwhile (rule 5)
                 if sock is not None:
                     sock._owner_readable(limit)

@@ -96,6 +96,20 @@ SCENARIOS: tuple[Scenario, ...] = (
         ("max", 2.0),
     ),
     Scenario(
+        "owner-sockets",
+        "round trip, active, by an owner of 1 / 100 / 1,000 / 10,000 sockets",
+        "roundtrip",
+        Pair("genudp send + receive, 1 socket", "genudp_echo_active", "genudp_ping_active"),
+        Pair("... 10,000 sockets", "genudp_echo_active_10000", "genudp_ping_active"),
+        # The cost of a receive must not grow with the sockets its process owns.
+        ("max", 1.25),
+        others=(
+            Pair("... 100 sockets", "genudp_echo_active_100", "genudp_ping_active"),
+            Pair("... 1,000 sockets", "genudp_echo_active_1000", "genudp_ping_active"),
+        ),
+        sizes=(64,),
+    ),
+    Scenario(
         "aio-recv",
         "asyncio: arecv, one way",
         "throughput",

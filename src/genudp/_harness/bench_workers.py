@@ -18,6 +18,7 @@ Raw roles use a plain blocking Python socket: the baseline. genudp roles use the
 from __future__ import annotations
 
 import asyncio
+import functools
 import json
 import os
 import socket
@@ -275,6 +276,23 @@ def genudp_echo_active(path: str, n: int, size: int) -> None:
     _report(n, 0.0, 0.0)
 
 
+def genudp_echo_active_many(path: str, n: int, size: int, sockets: int) -> None:
+    """``genudp_echo_active`` by a process that owns ``sockets`` active sockets in all: the
+    others are idle (unbound, nobody sends to them), so what grows is only the owner's
+    bookkeeping per receive."""
+    import resource
+
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if soft < sockets + 64:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (min(hard, sockets + 64), hard))
+    idle = [genudp.open(family="local", active=True) for _ in range(sockets - 1)]
+    try:
+        genudp_echo_active(path, n, size)
+    finally:
+        for sock in idle:
+            sock.close()
+
+
 def _run_async(main: Callable[[], Any], loop: str) -> None:
     if loop == "uvloop":
         import uvloop
@@ -481,6 +499,8 @@ ROLES: dict[str, Callable[..., None]] = {
         blocked_sender_aio,
     )
 }
+for _count in (100, 1_000, 10_000):
+    ROLES[f"genudp_echo_active_{_count}"] = functools.partial(genudp_echo_active_many, sockets=_count)
 
 
 def main(argv: list[str]) -> int:
