@@ -1,8 +1,9 @@
 """Fixtures shared by every test.
 
-The most important one is automatic: after each test, no process created during it — nor the
-test's own thread — may hold a message in its mailbox. A leaked internal message (OTP-19332's
-``{inet_reply, ...}``) or a datagram nobody expected fails the test that caused it.
+Two are automatic. After each test, no process created during it, nor the test's own thread,
+may hold a message in its mailbox: a leaked internal message (OTP-19332's ``{inet_reply, ...}``)
+or a datagram nobody expected fails the test that caused it. And none of them may still own an
+open socket: a test closes what it opens (or lets its processes end, which closes theirs).
 """
 
 from __future__ import annotations
@@ -27,16 +28,20 @@ def no_stray_messages() -> Iterator[list[genudp.Pid]]:
     previous = _process._creation_hook
     _process._creation_hook = created.append
     me = genudp.self()
-    before = me._mailbox.snapshot()
+    before = me.messages()
     assert before == [], f"the test thread's mailbox was not empty before the test: {before!r}"
     try:
         yield created
     finally:
         _process._creation_hook = previous
-    strays = {pid: pid._mailbox.snapshot() for pid in [me, *created]}
+    strays = {pid: pid.messages() for pid in [me, *created]}
     strays = {pid: msgs for pid, msgs in strays.items() if msgs}
-    me._mailbox.extract(lambda m: True)
+    genudp.flush()
+    left_open = [sock for pid in [me, *created] for sock in list(pid._sockets) if not sock.closed]
+    for sock in left_open:
+        sock.close()  # so that the next test starts clean
     assert not strays, f"messages left in mailboxes: {strays!r}"
+    assert not left_open, f"sockets left open by the test: {left_open!r}"
 
 
 @pytest.fixture

@@ -7,6 +7,20 @@ or raises and it was not sent; a full receiver makes the sender wait without spi
 This module only re-exports; the code lives in the underscore modules.
 """
 
+import sys as _sys
+
+if _sys.platform != "linux":  # pragma: no cover - Linux is the platform
+    raise ImportError(
+        f"genudp is Linux-only (its waits and its promise rest on Linux's Unix-domain datagram "
+        f"semantics and epoll); this is {_sys.platform}"
+    )
+if not getattr(_sys, "_is_gil_enabled", lambda: True)():  # pragma: no cover - needs a free-threaded build
+    raise ImportError(
+        "genudp needs the GIL: its fd guard (a store to one object, then a load from another) and "
+        "its hub's lease ('stop looking, then check again') are correct only because the GIL orders "
+        "them. Run with the GIL on (PYTHON_GIL=1 or -X gil=1)."
+    )
+
 from ._address import Address, Family, InetAddress, LocalAddress, format_address, parse_address
 from ._errors import Error, Timeout
 from ._messages import Down, Udp, UdpAnc, UdpPassive

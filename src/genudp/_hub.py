@@ -137,7 +137,8 @@ class Hub:
 
     def _close_fds(self) -> None:
         with self._lock:
-            self._epoll.close()
+            with contextlib.suppress(OSError):
+                self._epoll.close()
             with contextlib.suppress(OSError):
                 os.close(self._wake_fd)
 

@@ -1,0 +1,44 @@
+"""The A/B driver every harness here uses: variants run in turns, round after round, in one
+process, the order reversed every round, so each ratio compares figures taken moments apart
+(these machines swing 2-5x between runs: DESIGN.md §5). Prints the median ratio of each variant
+to the first, with the spread over the rounds."""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+from collections.abc import Callable
+
+#: A variant: given a count, run that many operations and return the seconds they took.
+Variant = Callable[[int], float]
+
+
+def arguments(description: str, n: int) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=description)
+    parser.add_argument("--rounds", type=int, default=21, help="rounds of every variant (default 21)")
+    parser.add_argument("--n", type=int, default=n, help=f"operations per variant and round (default {n})")
+    return parser.parse_args()
+
+
+def run(
+    title: str, variants: dict[str, Variant], rounds: int, n: int, lower_is_better: bool = True
+) -> dict[str, float]:
+    """Interleave the variants; print and return each one's median ratio to the first (time per
+    operation over the first's: above 1 is slower)."""
+    names = list(variants)
+    times: dict[str, list[float]] = {name: [] for name in names}
+    for _ in range(2):  # warm-up, not counted: imports, buffers, the specializing interpreter
+        for name in names:
+            variants[name](max(1, n // 10))
+    for r in range(rounds):
+        for name in names if r % 2 == 0 else reversed(names):
+            times[name].append(variants[name](n))
+    first = names[0]
+    print(f"{title}: {rounds} rounds of {n}, time per operation as a ratio to {first!r} (median, spread)")
+    out: dict[str, float] = {}
+    for name in names:
+        ratios = [t / b for t, b in zip(times[name], times[first], strict=True)]
+        out[name] = statistics.median(ratios)
+        per_op = statistics.median(times[name]) / n * 1e6
+        print(f"  {name:<44} {per_op:8.2f} us  {out[name]:5.2f}x ({min(ratios):.2f}-{max(ratios):.2f})")
+    return out
