@@ -14,7 +14,9 @@ Rules:
 - When a process ends, in this order: its sockets close, its mailbox stops accepting
   messages, each monitor gets ``("DOWN", ref, "process", pid, reason)``, and ``join`` returns.
 - What other modules may use of a Pid: ``_mailbox`` (the process's mailbox, whose own essay
-  says what is shared), ``_sockets`` (read as a set), ``_adopt_socket`` and ``_drop_socket``.
+  says what is shared), ``_sockets`` (read as a set), ``_adopt_socket`` and ``_drop_socket``
+  (the socket layer); ``_id``, ``_exit`` and this module's ``_task_pid`` (``aio``, which makes
+  task processes).
 """
 
 from __future__ import annotations

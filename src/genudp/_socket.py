@@ -3,8 +3,9 @@
 This module owns the kernel socket's lifetime and every rule about when a datagram counts as
 sent or taken. What the other modules of the I/O layer do with a socket is theirs, bound into
 :class:`Socket` as methods: ``_sendwait`` (waiting on a full destination, send errors),
-``_aio_io`` (``asend``, ``arecv``), ``_sockopts`` (``setopts``, ``getopts``), ``_owner_reads``
-(active mode: the hub, the owner's own reads). ``_open`` makes sockets.
+``_recvwait`` (``recv`` with a timeout or credentials), ``_aio_io`` (``asend``, ``arecv``),
+``_sockopts`` (``setopts``, ``getopts``), ``_owner_reads`` (active mode: the hub, the owner's
+own reads), ``_counters`` (``info``). ``_open`` makes sockets.
 
 The protocol: those modules, and only they, use these attributes of a Socket: ``_sock``,
 ``_fd``, ``_c_fd``, ``_lock``, ``_state``, ``_users`` (the fd guard, below), ``_mode``,

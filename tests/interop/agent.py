@@ -120,7 +120,7 @@ class Agent:
             assert sock is not None
             return f"ACTIVE {str(sock.getopts('active')['active']).lower()}"
         if op == "strays":
-            mailbox = genudp.self()._mailbox.snapshot()
+            mailbox = genudp.self().messages()
             return f"STRAYS {len(mailbox)} {mailbox[:3]!r}"
         if op == "close":
             if sock is not None:

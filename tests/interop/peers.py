@@ -360,8 +360,7 @@ class GenudpPeer(Peer):
         return value
 
     def strays(self) -> int:
-        mailbox = genudp.self()._mailbox
-        return len(mailbox.snapshot())
+        return len(genudp.self().messages())
 
     def close(self) -> None:
         if self.sock is not None:

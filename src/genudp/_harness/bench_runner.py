@@ -77,7 +77,8 @@ SCENARIOS: tuple[Scenario, ...] = (
         "throughput",
         RAW_THROUGHPUT,
         Pair("genudp send", "raw_recv", "genudp_send"),
-        ("min", 0.9),
+        # Settled by the team at 0.8x: every guarantee kept, no compiled code (benchmarks/README.md).
+        ("min", 0.8),
     ),
     Scenario(
         "rtt-passive",

@@ -33,7 +33,7 @@ from typing import Any, Final
 import genudp
 from genudp import Error
 
-from .scenario import Config, _payload, _Receiver
+from .scenario import Config, Receiver, payload
 
 __all__ = ("PeerResult", "run_peers", "PEERS")
 
@@ -126,7 +126,7 @@ def _run_peer(name: str, argv: list[str], count: int, limit: float) -> PeerResul
     config = Config(threads=0, processes=1, per_sender=count, signal_hz=0, deadline=limit)
     with tempfile.TemporaryDirectory(prefix="genudp-peer-") as tmp:
         path = os.path.join(tmp, "receiver.sock")
-        receiver = _Receiver(path, config, None, count)
+        receiver = Receiver(path, config, None, count)
         receiver.start()
         proc = subprocess.Popen(
             [*argv, path, str(count), str(config.payload)], stdout=subprocess.PIPE, stdin=subprocess.DEVNULL
@@ -188,7 +188,7 @@ def _genudp_peer(path: str, count: int, size: int) -> None:
         cpu, wall = _cpu(), time.monotonic()
         for seq in range(count):
             try:
-                sock.send(_payload(0, seq, size), path)
+                sock.send(payload(0, seq, size), path)
             except Error as exc:
                 raised[exc.reason] += 1
                 time.sleep(0.001)  # the application's back-off after a failed send
@@ -214,7 +214,7 @@ def _asyncio_peer(path: str, count: int, size: int) -> None:
         peak = 0
         for seq in range(count):
             # sendto never blocks and never fails on a full receiver: it buffers, without bound.
-            transport.sendto(_payload(0, seq, size), path)
+            transport.sendto(payload(0, seq, size), path)
             peak = max(peak, transport.get_write_buffer_size())
             if seq % 64 == 63:
                 await asyncio.sleep(0)

@@ -43,7 +43,7 @@ from typing import Any
 import genudp
 from genudp import Error
 
-__all__ = ("Config", "Result", "SenderResult", "run", "max_dgram_qlen")
+__all__ = ("Config", "Receiver", "Result", "SenderResult", "max_dgram_qlen", "payload", "run")
 
 _STOP = b"STOP"
 #: Seconds a sender must spend blocked before its CPU share is held to the 5 % bound.
@@ -281,7 +281,7 @@ def run(config: Config, progress: Progress | None = None) -> Result:
     total = config.senders * config.per_sender
     with tempfile.TemporaryDirectory(prefix="genudp-repro-") as tmp:
         path = os.path.join(tmp, "receiver.sock")
-        receiver = _Receiver(path, config, progress, total)
+        receiver = Receiver(path, config, progress, total)
         receiver.start()
         signals = [0]
         started = time.monotonic()
@@ -317,7 +317,7 @@ def run(config: Config, progress: Progress | None = None) -> Result:
     )
 
 
-def _restart_while_sending(receiver: _Receiver, config: Config, total: int, senders_done: Callable[[], bool]) -> int:
+def _restart_while_sending(receiver: Receiver, config: Config, total: int, senders_done: Callable[[], bool]) -> int:
     done = 0
     for n in range(1, config.restarts + 1):
         # Kill at evenly spaced points of the stream, while senders are blocked on a full queue.
@@ -364,7 +364,7 @@ def _join(pid: genudp.Pid, timeout: float) -> bool:
     return True
 
 
-def _payload(sid: int, seq: int, size: int) -> bytes:
+def payload(sid: int, seq: int, size: int) -> bytes:
     head = b"%d %d " % (sid, seq)
     return head + b"." * max(0, size - len(head))
 
@@ -376,7 +376,7 @@ def _sender_body(result: SenderResult, path: str, config: Config) -> None:
         returned, raised = result.returned, result.raised
         for seq in range(config.per_sender):
             try:
-                sock.send(_payload(result.sid, seq, config.payload), path)
+                sock.send(payload(result.sid, seq, config.payload), path)
             except Error as exc:
                 raised.setdefault(exc.reason, []).append(seq)
                 # The application's back-off after a failed send; longer while nobody listens.
@@ -396,7 +396,7 @@ def _sender_body(result: SenderResult, path: str, config: Config) -> None:
     result.strays = [repr(m) for m in genudp.self().messages()]
 
 
-class _Receiver:
+class Receiver:
     """The slow receiver subprocess and the thread that reads its account."""
 
     def __init__(self, path: str, config: Config, progress: Progress | None, total: int) -> None:
