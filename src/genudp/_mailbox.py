@@ -3,12 +3,17 @@
 Rules:
 - ``put`` appends and never blocks on the owner; a closed mailbox (its process ended) drops
   what it is given, as Erlang does.
-- Only the owning process takes messages out, so a message found by scanning outside the lock
-  is still where it was when it is removed: other threads only append.
+- Only the owning process takes messages out; other threads only append.
 - ``take_nowait(match)`` takes the *oldest* message that ``match`` accepts. Messages it skips
   keep their place and order (Erlang's save queue); each message is offered to ``match`` once
-  per ``receive`` call (the caller passes back how far it scanned), so a long queue costs O(n)
-  per call, not O(n^2).
+  per ``receive`` call, so a long queue costs O(n) per call, not O(n^2).
+- Where a scan stopped is a count of messages ever appended (``appended``), not an index: new
+  messages always go to the tail, so the ones a waiter has not seen are the last ``appended -
+  seen``, whatever other waiters of the same process (asyncio tasks) took from the middle
+  meanwhile, and a wait ends when ``appended`` moves past ``seen``. (An index would shift under
+  such a take, and the waiter would skip a message its match accepts, then sleep beside it.)
+- A message is removed by identity, not by the index it was seen at: ``match`` runs without the
+  lock and may itself call ``receive`` (or another task may run), which moves the rest.
 - A waiting owner sleeps in one of three ways, and ``put`` wakes whichever it is:
   - a thread: on ``signal``, a lock used as a semaphore, with a "someone waits" flag so that
     ``put`` pays for a wake-up only when there is a sleeper (``threading.Condition`` costs ~2x:
@@ -27,6 +32,7 @@ sleep through :meth:`sleep_begin` / :meth:`sleep_end`.
 
 from __future__ import annotations
 
+import contextlib
 import itertools
 import os
 import threading
@@ -52,6 +58,7 @@ class Mailbox:
         "_throttled",
         "_waiting",
         "_wakers",
+        "appended",
         "efd",
         "polling",
         "queue",
@@ -67,6 +74,7 @@ class Mailbox:
         self._signal.acquire()
         self._waiting = False
         self._open = True
+        self.appended = 0  # messages ever appended: where scans and waits stand (see above)
         # Asyncio tasks of this process waiting on the mailbox: called (under the lock) instead
         # of releasing the semaphore. Several tasks of one process may wait at once.
         self._wakers: list[Callable[[], None]] = []
@@ -90,6 +98,7 @@ class Mailbox:
             if not self._open:
                 return
             self.queue.append(message)
+            self.appended += 1
             if self._waiting:
                 self._wake_locked()
 
@@ -99,6 +108,7 @@ class Mailbox:
             if not self._open:
                 return
             self.queue.extend(messages)
+            self.appended += len(messages)
             if self._waiting:
                 self._wake_locked()
 
@@ -126,6 +136,22 @@ class Mailbox:
                 os.close(self.efd)
                 self.efd = -1
 
+    def forget_in_child(self) -> None:
+        """In a forked child (``_process._forget_parent``): this mailbox is the parent's. Drop
+        its messages, refuse new ones, and close the child's copies of its eventfd and epoll
+        set, without a lock (one a parent thread held at the fork would never be released)."""
+        self._lock = threading.Lock()
+        self._open = False
+        self.queue.clear()
+        self._wakers = []
+        self._throttled = []
+        reads, self.reads = self.reads, None
+        for fd in (self.efd, -1 if reads is None else reads.epoll.fileno()):
+            if fd >= 0:
+                with contextlib.suppress(OSError):
+                    os.close(fd)
+        self.efd = -1
+
     def __len__(self) -> int:
         return len(self.queue)
 
@@ -134,35 +160,43 @@ class Mailbox:
         with self._lock:
             return list(self.queue)
 
-    def take_nowait(self, match: Callable[[Any], object] | None, start: int = 0) -> tuple[bool, Any, int]:
-        """Try to take the oldest matching message at or after index ``start``.
+    def take_nowait(self, match: Callable[[Any], object] | None, seen: int = -1) -> tuple[bool, Any, int]:
+        """Try to take the oldest matching message, offering ``match`` only the messages that
+        arrived after ``seen`` (a previous call's return; -1: all of them).
 
-        Returns ``(found, message, scanned)``: ``scanned`` is how many messages have been offered
-        to ``match`` so far (pass it back as ``start`` to avoid offering them again).
+        Returns ``(found, message, seen)``: pass ``seen`` back to the next call, or to a wait.
         """
         queue = self.queue
         if match is None:
             with self._lock:
                 if not queue:
-                    return False, None, 0
+                    return False, None, self.appended
                 message = queue.popleft()
                 resume = self._due_locked() if len(queue) <= self._resume_at else None
             if resume:
                 _resume(resume)
-            return True, message, 0
+            return True, message, -1
         with self._lock:
             end = len(queue)
+            start = 0 if seen < 0 else max(0, end - (self.appended - seen))
             fresh = list(itertools.islice(queue, start, end)) if start < end else []
-        # ``match`` runs without the lock: it may send messages (even to this mailbox).
+            seen = self.appended
+        # ``match`` runs without the lock: it may send messages (even to this mailbox), or take
+        # some (a receive inside match): the message is found again by identity.
         for offset, message in enumerate(fresh):
             if match(message):
                 with self._lock:
-                    del queue[start + offset]
+                    at = start + offset
+                    if at >= len(queue) or queue[at] is not message:
+                        at = next((i for i, m in enumerate(queue) if m is message), -1)
+                        if at < 0:
+                            continue  # taken meanwhile, by a receive that match made
+                    del queue[at]
                     resume = self._due_locked() if len(queue) <= self._resume_at else None
                 if resume:
                     _resume(resume)
-                return True, message, 0
-        return False, None, start + len(fresh)
+                return True, message, -1
+        return False, None, seen
 
     def take_all(self) -> list[Any]:
         """Remove and return every message, oldest first (``genudp.flush``)."""
@@ -211,10 +245,10 @@ class Mailbox:
 
     def arm(self, seen: int, waker: Callable[[], None]) -> bool:
         """For an asyncio task: have ``waker`` called (once, under this lock, from whichever
-        thread appends) when a message beyond the first ``seen`` arrives. Returns False, arming
-        nothing, when one already has."""
+        thread appends) when a message arrives after ``seen``. Returns False, arming nothing,
+        when one already has."""
         with self._lock:
-            if len(self.queue) > seen:
+            if self.appended > seen:
                 return False
             self._waiting = True
             self._wakers.append(waker)
@@ -228,14 +262,14 @@ class Mailbox:
                 self._waiting = bool(self._wakers)
 
     def wait(self, seen: int, deadline: float | None) -> bool:
-        """Sleep until a message beyond the first ``seen`` arrives or ``deadline`` passes.
+        """Sleep until a message arrives after ``seen`` or ``deadline`` passes.
 
         Returns False when the deadline passed with nothing new. Signals interrupt the sleep only
         to run their handlers (PEP 475); an exception from a handler propagates, and the mailbox
         is left consistent.
         """
         with self._lock:
-            if len(self.queue) > seen:
+            if self.appended > seen:
                 return True
             self._waiting = True
         woken = False
@@ -260,9 +294,9 @@ class Mailbox:
 
     def sleep_begin(self, seen: int) -> bool:
         """The owner is about to sleep in epoll_wait on ``efd`` (``_owner_reads``): returns
-        False, and does not sleep, when a message beyond the first ``seen`` is already here."""
+        False, and does not sleep, when a message arrived after ``seen``."""
         with self._lock:
-            if len(self.queue) > seen:
+            if self.appended > seen:
                 return False
             self._waiting = self.polling = True
             return True

@@ -44,6 +44,7 @@ __all__ = (
     "after_delivery",
     "delivery_budget",
     "check_timeout",
+    "FOREVER_AFTER",
     "check_bufsize",
     "check_bool",
     "check_watermarks",
@@ -179,15 +180,21 @@ def delivery_budget(current: Mode) -> int:
     return current
 
 
+#: A finite timeout longer than this (about 31 years) waits forever: every wait genudp makes can
+#: express it, in slices where the platform's own limit is shorter (poll's 24.8 days).
+FOREVER_AFTER: Final = 1e9
+
+
 def check_timeout(value: object, what: str = "timeout") -> float | None:
-    """Check a timeout in seconds: ``None`` (forever) or a finite number >= 0."""
+    """Check a timeout in seconds: ``None`` (forever) or a number >= 0; above
+    :data:`FOREVER_AFTER` (and infinity) it is forever."""
     if value is None:
         return None
     if isinstance(value, bool) or not isinstance(value, (int, float)):
         raise TypeError(f"{what} must be None or a number of seconds >= 0; got {_type_name(value)}")
     if math.isnan(value) or value < 0:
         raise ValueError(f"{what} must be None or a number of seconds >= 0; got {value!r}")
-    if math.isinf(value):
+    if value > FOREVER_AFTER:
         return None
     return float(value)
 

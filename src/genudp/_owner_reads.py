@@ -58,7 +58,7 @@ import time
 from typing import TYPE_CHECKING, Any, Final
 
 from . import _hub
-from ._errors import reason_of_errno
+from ._errors import Error, error_from_oserror, reason_of_errno
 from ._libc import MSG_TRUNC, buffer, buffers, recv_credentials
 from ._messages import make_udp, make_udp_anc, udp_passive
 from ._options import after_delivery, delivery_budget
@@ -92,6 +92,8 @@ _HUB_BATCH: Final = 64
 _OWNER_BATCH: Final = 64
 #: An owner that found nothing queued looks again (before it sleeps) after this many waits.
 _PROBE_EVERY: Final = 8
+#: The longest one epoll_wait may sleep (it takes an int of milliseconds).
+_MAX_EPOLL_WAIT: Final = (2**31 - 1) / 1000
 #: Events one epoll_wait returns at most (level-triggered: the rest come at the next).
 _MAX_EVENTS: Final = 256
 
@@ -368,7 +370,12 @@ def wait_reading(mailbox: Mailbox, sockets: Set[Socket], seen: int, deadline: fl
     reads: OwnerPoll | None = mailbox.reads
     try:
         if reads is None or mailbox.rescan or reads.gen != _fork_gen:
-            reads = _prepare(mailbox, sockets)
+            try:
+                reads = _prepare(mailbox, sockets)
+            except OSError as exc:  # EMFILE making the epoll set or the eventfd, say
+                if isinstance(exc, Error):
+                    raise
+                raise error_from_oserror(exc, " preparing to wait in receive") from None
         fds = reads.fds
         if not fds:
             return mailbox.wait(seen, deadline)
@@ -378,6 +385,7 @@ def wait_reading(mailbox: Mailbox, sockets: Set[Socket], seen: int, deadline: fl
             timeout = deadline - time.monotonic()
             if timeout <= 0:
                 return False
+            timeout = min(timeout, _MAX_EPOLL_WAIT)  # then True, and the caller waits again
         # Datagrams already queued: the owner is behind its senders, so read batches (as the
         # hub does). Otherwise sleep, and read the one datagram that woke us. An owner that had
         # to sleep last time looks first only every _PROBE_EVERY waits: in a ping-pong that
@@ -411,7 +419,8 @@ def wait_reading(mailbox: Mailbox, sockets: Set[Socket], seen: int, deadline: fl
                 sock = fds.get(fd)  # None: given back meanwhile (rule 5)
                 if sock is not None:
                     sock._owner_readable(limit)
-        return signalled or bool(events)
+        # Nothing came: the deadline passed, or a long wait's slice did (True: wait again).
+        return signalled or bool(events) or (deadline is not None and time.monotonic() < deadline)
     finally:
         if reads is not None and reads.fds:
             # Leaving the wait with sockets borrowed: the hub must be looking (the lease).

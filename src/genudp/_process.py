@@ -25,6 +25,7 @@ import contextvars
 import functools
 import itertools
 import logging
+import os
 import sys
 import threading
 import time
@@ -104,6 +105,7 @@ class Pid:
         self._reason: object = None
         self._monitors: dict[Ref, Pid] = {}
         self._sockets: set[Socket] = set()
+        _every_pid.add(self)
         hook = _creation_hook
         if hook is not None:
             hook(self)
@@ -169,8 +171,6 @@ class Pid:
             self._alive = False
             sockets = list(self._sockets)
             self._sockets.clear()
-            monitors = self._monitors
-            self._monitors = {}
         self._reason = reason
         for sock in sockets:
             try:
@@ -178,12 +178,49 @@ class Pid:
             except Exception:  # pragma: no cover - close must not stop the exit
                 _log.exception("genudp: closing %r when its owner ended", sock)
         self._mailbox.close()
-        for ref, watcher in monitors.items():
-            watcher.send(down(ref, self, reason))
+        # Each DOWN is sent under this process's lock, as it leaves the monitors: a demonitor
+        # either took its monitor out first (no DOWN) or returns after its DOWN was delivered
+        # (and can flush it). Oldest monitor first.
+        while True:
+            with self._lock:
+                if not self._monitors:
+                    break
+                ref = next(iter(self._monitors))
+                watcher = self._monitors.pop(ref)
+                watcher.send(down(ref, self, reason))
         self._done.set()
 
 
 _tls = threading.local()
+#: Every process of this OS process, and the finalizers that end adopted threads' processes at
+#: their thread's end (or at interpreter exit): what a forked child must disown (_forget_parent).
+_every_pid: weakref.WeakSet[Pid] = weakref.WeakSet()
+_thread_exits: set[weakref.finalize[Any, Any]] = set()
+
+
+def _forget_parent() -> None:
+    """In a forked child: own nothing of the parent's. Its processes end here without a word
+    (no DOWN, no socket closed for them: those are the parent's), their finalizers are dropped
+    (so the child's exit closes and unlinks nothing), and the calling thread becomes a new
+    process on first use. Runs before any other thread exists, so it takes no lock: a lock some
+    parent thread held at the fork would never be released here (each is replaced instead)."""
+    global _tls
+    for finalizer in list(_thread_exits):
+        finalizer.detach()
+    _thread_exits.clear()
+    for pid in list(_every_pid):
+        pid._lock = threading.Lock()
+        pid._alive = False
+        pid._reason = "forked"
+        pid._sockets = set()
+        pid._monitors = {}
+        pid._done = threading.Event()
+        pid._done.set()
+        pid._mailbox.forget_in_child()
+    _tls = threading.local()
+
+
+os.register_at_fork(after_in_child=_forget_parent)
 
 #: The process of the running asyncio task (see genudp.aio). A context variable, because a
 #: task runs in a copy of its creator's context: tasks that a process's task creates (directly,
@@ -238,7 +275,7 @@ def current() -> Pid:
     _tls.pid = pid
     marker = _ThreadExit()
     _tls.exit_marker = marker
-    weakref.finalize(marker, pid._exit, "normal")
+    _thread_exits.add(weakref.finalize(marker, pid._exit, "normal"))
     return pid
 
 
@@ -307,9 +344,11 @@ def receive(match: Callable[[Any], object] | None = None, timeout: float | None 
         raise TypeError(f"match must be a callable predicate or None; got {type(match).__name__}")
     pid = current()
     mailbox = pid._mailbox
-    seen = 0
-    if mailbox.queue or match is not None:  # an empty mailbox has nothing to take (a hint:
-        found, message, seen = mailbox.take_nowait(match)  # the wait looks again, locked)
+    # Read before the look at the queue: a message that arrives in between moves appended past
+    # seen, and the wait returns at once.
+    seen = mailbox.appended
+    if mailbox.queue or match is not None:  # an empty mailbox has nothing to take
+        found, message, seen = mailbox.take_nowait(match)
         if found:
             return message
     if limit == 0:
@@ -353,14 +392,21 @@ def monitor(pid: Pid) -> Ref:
     return ref
 
 
-def demonitor(ref: Ref) -> None:
-    """Stop a monitor; a DOWN message already delivered stays in the mailbox."""
+def demonitor(ref: Ref, *, flush: bool = False) -> None:
+    """Stop a monitor. Does not block. Once it returns, no DOWN for ``ref`` will arrive; one that
+    already did stays in the mailbox, unless ``flush`` (OTP's ``[flush]``) takes it out.
+
+    Raises:
+        TypeError: ``ref`` is not a Ref from monitor().
+    """
     if type(ref) is not Ref:
         raise TypeError(f"demonitor needs a Ref from monitor(); got {type(ref).__name__}")
     target = ref._target
     if target is not None:
         with target._lock:
             target._monitors.pop(ref, None)
+    if flush:
+        current()._mailbox.extract(lambda m: isinstance(m, tuple) and len(m) == 5 and m[0] == "DOWN" and m[1] is ref)
 
 
 def flush() -> list[Any]:

@@ -63,6 +63,8 @@ DIRECT_RUN: Final = 64
 #: The longest a send blocks in the kernel before it looks for close().
 SLICE: Final = 0.04
 _FIRST_TICK: Final = 0.005
+#: The longest one poll(2) may sleep: an int of milliseconds.
+_MAX_POLL_MS: Final = 2**31 - 1
 _MAX_TICK: Final = 0.1
 
 
@@ -191,18 +193,25 @@ def _wait_in_kernel(self: Socket, data: Bytes, dest: Any, deadline: float | None
         target = self._target = (dest, sockaddr_un(dest))
     call = KernelSend(self._c_fd, data, target[1])
     shortened = False
+    in_force = self._slice
     try:
         while True:
             self._check_waiting()
+            want = SLICE
             if deadline is not None:
                 remaining = deadline - time.monotonic()
                 if remaining <= 0:
                     raise Timeout(f"the destination stayed full for {limit} s; not sent")
-                if remaining < self._slice - 0.001:
-                    # Near the deadline: block no longer than what is left (to within 1 ms).
-                    # Other waiters on this socket may loop sooner meanwhile; harmless.
-                    self._sock.setsockopt(_socket_mod.SOL_SOCKET, _socket_mod.SO_SNDTIMEO, timeval(remaining))
-                    shortened = True
+                want = min(SLICE, remaining)
+            if abs(want - in_force) > 0.001:
+                # Block for a slice of this wait's own: no longer than what is left near its
+                # deadline, and a whole SLICE when the socket's send_timeout is shorter than
+                # this wait (a tiny send_timeout must not make a send(timeout=None) wake every
+                # few microseconds). Other waiters on this socket may loop sooner meanwhile;
+                # harmless. The socket's own slice is set back at the end.
+                self._sock.setsockopt(_socket_mod.SOL_SOCKET, _socket_mod.SO_SNDTIMEO, timeval(want))
+                in_force = want
+                shortened = True
             sent = call.send()
             if sent >= 0:
                 return sent
@@ -255,11 +264,13 @@ def sleep(self: Socket, efd: int, fd: int, mask: int, seconds: float | None) -> 
         while (n := sleeper.sleep(None)) < 0:
             self._count_eintr()
     else:
+        # poll takes an int of ms: a longer wait ends early, as a timeout, and the caller (which
+        # loops until its own deadline) sleeps again.
         until = time.monotonic() + seconds
-        ms = max(1, int(seconds * 1000 + 0.999))
+        ms = min(_MAX_POLL_MS, max(1, int(seconds * 1000 + 0.999)))
         while (n := sleeper.sleep(ms)) < 0:
             self._count_eintr()
-            ms = max(0, int((until - time.monotonic()) * 1000 + 0.999))
+            ms = min(_MAX_POLL_MS, max(0, int((until - time.monotonic()) * 1000 + 0.999)))
     self._check_waiting()
     return n
 

@@ -57,6 +57,7 @@ import ctypes
 import os
 import socket as _socket_mod
 import threading
+import weakref
 from collections import deque
 from typing import Any, Final
 
@@ -175,6 +176,7 @@ class Socket:
         self._sent: deque[int] = deque()
         self._direct_counters: dict[int, DirectCounters] = {}
         self._convert = _local_source if family == "local" else _inet_source
+        _every_socket.add(self)
 
     # -- introspection --------------------------------------------------------------------------
 
@@ -545,6 +547,35 @@ class Socket:
             if self._efd is None:
                 self._efd = os.eventfd(0, os.EFD_CLOEXEC | os.EFD_NONBLOCK)
             return self._efd
+
+
+#: Every Socket of this OS process: what a forked child must disown (_forget_parent).
+_every_socket: weakref.WeakSet[Socket] = weakref.WeakSet()
+
+
+def _forget_parent() -> None:
+    """In a forked child: the parent's sockets are not the child's. Each is closed here as far
+    as the child goes (its copy of the fd, and of the close eventfd), without shutdown (which
+    would reach the parent's socket too), without unlinking the parent's file, and without a
+    lock (one a parent thread held at the fork would never be released: each is replaced)."""
+    for sock in list(_every_socket):
+        sock._lock = threading.Lock()
+        sock._users = []
+        sock._aio = None
+        sock._registered = False
+        sock._borrower = None
+        sock._bound_id = None  # never unlink the parent's file
+        if sock._state != _CLOSED:
+            sock._state = _CLOSED
+            with contextlib.suppress(OSError):
+                sock._sock.close()
+            if sock._efd is not None:
+                with contextlib.suppress(OSError):
+                    os.close(sock._efd)
+                sock._efd = None
+
+
+os.register_at_fork(after_in_child=_forget_parent)
 
 
 def _local_source(source: Any) -> tuple[Any, int]:

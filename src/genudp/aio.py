@@ -175,7 +175,10 @@ async def join(pid: Pid, timeout: float | None = None) -> bool:
     ref = monitor(pid)
     try:
         await receive(lambda m: isinstance(m, tuple) and len(m) == 5 and m[0] == "DOWN" and m[1] is ref, timeout)
-    except Timeout:
-        demonitor(ref)
-        return False
+    except BaseException as exc:
+        # Timed out, cancelled, interrupted: no monitor and no DOWN may stay behind.
+        demonitor(ref, flush=True)
+        if isinstance(exc, Timeout):
+            return False
+        raise
     return True
