@@ -16,7 +16,8 @@ Rules:
 - What other modules may use of a Pid: ``_mailbox`` (the process's mailbox, whose own essay
   says what is shared), ``_sockets`` (read as a set), ``_adopt_socket`` and ``_drop_socket``
   (the socket layer); ``_id``, ``_exit`` and this module's ``_task_pid`` (``aio``, which makes
-  task processes).
+  task processes). ``controlling_process`` is a ``Socket`` method bound from here: a hand-over
+  is between two processes, and moves the socket's messages from one mailbox to the other.
 """
 
 from __future__ import annotations
@@ -33,9 +34,9 @@ import weakref
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, Final
 
-from ._errors import Timeout
+from ._errors import Error, Timeout
 from ._mailbox import Mailbox
-from ._messages import down
+from ._messages import down, is_socket_message
 from ._options import check_timeout
 from ._owner_reads import wait_reading
 
@@ -413,3 +414,39 @@ def flush() -> list[Any]:
     """Take and return every message in the caller's mailbox, oldest first (OTP's
     ``flush()``). Does not block."""
     return current()._mailbox.take_all()
+
+
+def controlling_process(self: Socket, pid: Pid) -> None:
+    """Hand the socket to ``pid``; only the owner may. Its undelivered messages move along.
+    Does not block.
+
+    ``udp`` and ``udp_passive`` messages of this socket still in the old owner's mailbox move
+    to the new owner's, in order, so nothing is lost or reordered.
+
+    Raises:
+        TypeError: ``pid`` is not a Pid.
+        Error: "not_owner" (caller is not the owner), "badarg" (``pid`` has ended), "closed".
+    """
+    if type(pid) is not Pid:
+        raise TypeError(f"controlling_process needs a Pid; got {type(pid).__name__}")
+    me = current()
+    with self._lock:
+        if self._state:
+            raise Error("closed", "the socket is closed")
+        if self._owner is not me:
+            raise Error("not_owner", f"only the owner {self._owner!r} may hand this socket over")
+        if pid is me:
+            return
+        if not pid._adopt_socket(self):
+            raise Error("badarg", f"{pid!r} has ended")
+        me._drop_socket(self)
+        self._give_back_locked()  # the old owner may have borrowed it
+        moved = me._mailbox.extract(lambda message: is_socket_message(message, self))
+        if moved:
+            pid._mailbox.put_many(moved)
+        self._owner = pid
+        if self._paused:
+            # Paused for the old owner's mailbox: the hub judges the new owner's afresh.
+            me._mailbox.forget(self)
+            self._paused = False
+            self._update_registration_locked()

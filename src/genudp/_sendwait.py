@@ -352,3 +352,25 @@ def set_slice_locked(self: Socket) -> None:
     self._slice = SLICE if timeout is None or timeout <= 0 else min(SLICE, timeout)
     if self.family == "local":
         self._sock.setsockopt(_socket_mod.SOL_SOCKET, _socket_mod.SO_SNDTIMEO, timeval(self._slice))
+
+
+def connect(self: Socket, dest: Any) -> None:
+    """Make ``dest`` the default destination and receive only from it. Any process; does
+    not block.
+
+    For local sockets the kernel then refuses (EPERM) datagrams from anyone else, and a
+    re-connect drops what is queued: do not connect a socket that also serves others.
+
+    Raises:
+        TypeError, ValueError: malformed destination.
+        Error: "enoent"/"econnrefused" (nothing at that path), "closed", or an OS reason.
+    """
+    checked = check_dest(self, dest)
+    with self._lock:
+        if self._state:
+            raise Error("closed", "the socket is closed")
+        try:
+            self._sock.connect(checked)
+        except OSError as exc:
+            raise error_from_oserror(exc, f" connecting to {describe_dest(self, checked)}") from None
+        self._peer = checked

@@ -2,10 +2,12 @@
 
 This module owns the kernel socket's lifetime and every rule about when a datagram counts as
 sent or taken. What the other modules of the I/O layer do with a socket is theirs, bound into
-:class:`Socket` as methods: ``_sendwait`` (waiting on a full destination, send errors),
+:class:`Socket` as methods: ``_sendwait`` (waiting on a full destination, send errors,
+``connect``),
 ``_recvwait`` (``recv`` with a timeout or credentials), ``_aio_io`` (``asend``, ``arecv``),
 ``_sockopts`` (``setopts``, ``getopts``), ``_owner_reads`` (active mode: the hub, the owner's
-own reads), ``_counters`` (``info``). ``_open`` makes sockets.
+own reads), ``_counters`` (``info``), ``_process`` (``controlling_process``: a hand-over
+between processes). ``_open`` makes sockets.
 
 The protocol: those modules, and only they, use these attributes of a Socket: ``_sock``,
 ``_fd``, ``_c_fd``, ``_lock``, ``_state``, ``_users`` (the fd guard, below), ``_mode``,
@@ -61,7 +63,7 @@ import weakref
 from collections import deque
 from typing import Any, Final
 
-from . import _aio_io, _counters, _owner_reads, _recvwait, _sendwait, _sockopts
+from . import _aio_io, _counters, _owner_reads, _process, _recvwait, _sendwait, _sockopts
 from ._address import Family, format_address, format_local
 from ._counters import (
     DirectCounters,
@@ -71,7 +73,6 @@ from ._counters import (
 )
 from ._errors import Error, error_from_oserror
 from ._libc import RECV_BUFSIZE, Bytes, buffer, buffers
-from ._messages import is_socket_message
 from ._options import Mode, check_timeout
 from ._process import Pid, current, running_loop
 from ._sendwait import UNSET, Unset
@@ -398,64 +399,10 @@ class Socket:
     # -- options, connect, ownership --------------------------------------------------------------
 
     setopts = _sockopts.setopts
+    connect = _sendwait.connect
+    controlling_process = _process.controlling_process
     _kernel_drops = _sockopts.kernel_drops
     getopts = _sockopts.getopts
-
-    def connect(self, dest: Any) -> None:
-        """Make ``dest`` the default destination and receive only from it. Any process; does
-        not block.
-
-        For local sockets the kernel then refuses (EPERM) datagrams from anyone else, and a
-        re-connect drops what is queued: do not connect a socket that also serves others.
-
-        Raises:
-            TypeError, ValueError: malformed destination.
-            Error: "enoent"/"econnrefused" (nothing at that path), "closed", or an OS reason.
-        """
-        checked = _sendwait.check_dest(self, dest)
-        with self._lock:
-            if self._state:
-                raise Error("closed", "the socket is closed")
-            try:
-                self._sock.connect(checked)
-            except OSError as exc:
-                raise error_from_oserror(exc, f" connecting to {_sendwait.describe_dest(self, checked)}") from None
-            self._peer = checked
-
-    def controlling_process(self, pid: Pid) -> None:
-        """Hand the socket to ``pid``; only the owner may. Its undelivered messages move along.
-        Does not block.
-
-        ``udp`` and ``udp_passive`` messages of this socket still in the old owner's mailbox move
-        to the new owner's, in order, so nothing is lost or reordered.
-
-        Raises:
-            TypeError: ``pid`` is not a Pid.
-            Error: "not_owner" (caller is not the owner), "badarg" (``pid`` has ended), "closed".
-        """
-        if type(pid) is not Pid:
-            raise TypeError(f"controlling_process needs a Pid; got {type(pid).__name__}")
-        me = current()
-        with self._lock:
-            if self._state:
-                raise Error("closed", "the socket is closed")
-            if self._owner is not me:
-                raise Error("not_owner", f"only the owner {self._owner!r} may hand this socket over")
-            if pid is me:
-                return
-            if not pid._adopt_socket(self):
-                raise Error("badarg", f"{pid!r} has ended")
-            me._drop_socket(self)
-            self._give_back_locked()  # the old owner may have borrowed it
-            moved = me._mailbox.extract(lambda message: is_socket_message(message, self))
-            if moved:
-                pid._mailbox.put_many(moved)
-            self._owner = pid
-            if self._paused:
-                # Paused for the old owner's mailbox: the hub judges the new owner's afresh.
-                me._mailbox.forget(self)
-                self._paused = False
-                self._update_registration_locked()
 
     # -- closing ------------------------------------------------------------------------------
 
