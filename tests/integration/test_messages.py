@@ -3,6 +3,7 @@ looked into and emptied through the public API (``Pid.messages()``, ``genudp.flu
 
 from __future__ import annotations
 
+import functools
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -72,6 +73,10 @@ def eventually(what: str, check: Callable[[], bool], within: float = 30.0) -> No
         time.sleep(0.002)  # deliberate: sampling state that has no event to wait on
 
 
+def has_messages(pid: genudp.Pid, count: int) -> bool:
+    return len(pid.messages()) == count
+
+
 def test_flush_resumes_a_socket_paused_for_a_full_mailbox(tmp_sock_dir: Path) -> None:
     """flush() takes the mailbox below the low watermark: a socket paused for it reads again."""
     path = str(tmp_sock_dir / "r.sock")
@@ -80,14 +85,14 @@ def test_flush_resumes_a_socket_paused_for_a_full_mailbox(tmp_sock_dir: Path) ->
         genudp.open(path=path, active=True, high_msgq_watermark=4, low_msgq_watermark=2) as r,
         genudp.open(family="local", active=False) as s,
     ):
-        for n in range(5):
+        for n in range(4):  # one at a time: each is read while the mailbox is below 4
             s.send(str(n).encode(), path)
-        eventually("the hub delivers the first five", lambda: len(me.messages()) == 5)
-        for n in range(5, 8):
+            eventually(f"the hub delivers {n}", functools.partial(has_messages, me, n + 1))
+        for n in range(4, 7):
             s.send(str(n).encode(), path)
         eventually("the hub pauses at the high watermark", lambda: r.info()["paused"])
         first = [m.data for m in genudp.flush()]
-        assert first == [str(n).encode() for n in range(5)]
+        assert first == [str(n).encode() for n in range(4)]
         rest = [genudp.receive(timeout=30).data for _ in range(3)]
-        assert rest == [str(n).encode() for n in range(5, 8)]
+        assert rest == [str(n).encode() for n in range(4, 7)]
         assert not r.info()["paused"]
