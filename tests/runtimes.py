@@ -189,7 +189,7 @@ class Asyncio(Runtime):
         return pending
 
     async def sleep(self, seconds: float) -> None:
-        await asyncio.sleep(seconds)
+        await asyncio.sleep(seconds)  # deliberate: the scenario's own duration, never synchronisation
 
 
 class Uvloop(Asyncio):

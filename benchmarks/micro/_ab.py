@@ -6,8 +6,12 @@ to the first, with the spread over the rounds."""
 from __future__ import annotations
 
 import argparse
+import contextlib
+import os
+import signal
+import socket
 import statistics
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 
 #: A variant: given a count, run that many operations and return the seconds they took.
 Variant = Callable[[int], float]
@@ -42,3 +46,42 @@ def run(
         per_op = statistics.median(times[name]) / n * 1e6
         print(f"  {name:<44} {per_op:8.2f} us  {out[name]:5.2f}x ({min(ratios):.2f}-{max(ratios):.2f})")
     return out
+
+
+def pin(core: int) -> None:
+    """Round trips are bimodal when both sides share a core (DESIGN.md §5): pin them apart."""
+    if len(os.sched_getaffinity(0)) >= 2:
+        os.sched_setaffinity(0, {core})
+
+
+@contextlib.contextmanager
+def child(body: Callable[[], None]) -> Iterator[int]:
+    """Run ``body`` in a forked child while the block runs; the child is killed at its end (a
+    body that fails, or whose peer is gone past its 5 s socket timeout, just exits)."""
+    pid = os.fork()
+    if pid == 0:
+        try:
+            body()
+        finally:
+            os._exit(0)
+    try:
+        yield pid
+    finally:
+        os.kill(pid, signal.SIGKILL)
+        os.waitpid(pid, 0)
+
+
+def bound(path: str) -> socket.socket:
+    """A raw Unix-domain datagram socket bound at ``path``, with a 5 s timeout (a child's)."""
+    sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+    sock.bind(path)
+    sock.settimeout(5)
+    return sock
+
+
+def echo(server: socket.socket) -> None:
+    """A child's body: send every datagram back to its sender."""
+    pin(1)
+    while True:
+        data, source = server.recvfrom(65536)
+        server.sendto(data, source)

@@ -21,7 +21,6 @@ import time
 from typing import Any
 
 import _ab
-from owner_read import _echo, _pin
 
 import genudp
 from genudp import _aio_io
@@ -39,9 +38,10 @@ def main() -> int:
     args = _ab.arguments(__doc__ or "", 5_000)
     with tempfile.TemporaryDirectory(prefix="genudp-micro-") as tmp:
         path = os.path.join(tmp, "echo.sock")
-        child = _echo(path)
-        _pin(0)
-        try:
+        server = _ab.bound(path)
+        with _ab.child(lambda: _ab.echo(server)):
+            server.close()
+            _ab.pin(0)
             loop = asyncio.new_event_loop()
             data = b"p" * 64
 
@@ -88,9 +88,6 @@ def main() -> int:
             go.put_nowait((-1, True))
             loop.run_until_complete(task)
             loop.close()
-        finally:
-            os.kill(child, 9)
-            os.waitpid(child, 0)
     return 0
 
 

@@ -14,7 +14,6 @@ messages and counters.
 from __future__ import annotations
 
 import os
-import socket
 import sys
 import tempfile
 import time
@@ -24,29 +23,6 @@ import _ab
 
 import genudp
 from genudp import _owner_reads, _socket
-
-
-def _echo(path: str) -> int:
-    server = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
-    server.bind(path)
-    pid = os.fork()
-    if pid == 0:
-        try:
-            _pin(1)
-            server.settimeout(5)
-            while True:
-                data, source = server.recvfrom(65536)
-                server.sendto(data, source)
-        except BaseException:
-            os._exit(0)
-    server.close()
-    return pid
-
-
-def _pin(core: int) -> None:
-    """Round trips are bimodal when both sides share a core (DESIGN.md §5): pin them apart."""
-    if len(os.sched_getaffinity(0)) >= 2:
-        os.sched_setaffinity(0, {core})
 
 
 def _general(sock: _socket.Socket, limit: int, hand: bool = False) -> Any:
@@ -59,9 +35,10 @@ def main() -> int:
     args = _ab.arguments(__doc__ or "", 5_000)
     with tempfile.TemporaryDirectory(prefix="genudp-micro-") as tmp:
         path = os.path.join(tmp, "echo.sock")
-        child = _echo(path)
-        _pin(0)
-        try:
+        server = _ab.bound(path)
+        with _ab.child(lambda: _ab.echo(server)):
+            server.close()
+            _ab.pin(0)
             sock = genudp.open(path=os.path.join(tmp, "me.sock"), active=True)
             data = b"p" * 64
             inline_read = _socket.Socket._owner_readable
@@ -88,9 +65,6 @@ def main() -> int:
                 args.n,
             )
             sock.close()
-        finally:
-            os.kill(child, 9)
-            os.waitpid(child, 0)
     return 0
 
 

@@ -22,18 +22,13 @@ import _ab
 import genudp
 
 
-def _flood(path: str) -> int:
-    pid = os.fork()
-    if pid == 0:  # the child: send until the receiver is gone
-        try:
-            sender = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
-            sender.settimeout(5)
-            data = b"y" * 64
-            while True:
-                sender.sendto(data, path)
-        except BaseException:
-            os._exit(0)
-    return pid
+def _flood(path: str) -> None:
+    """The child: send until the receiver is gone."""
+    sender = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+    sender.settimeout(5)
+    data = b"y" * 64
+    while True:
+        sender.sendto(data, path)
 
 
 def main() -> int:
@@ -41,8 +36,7 @@ def main() -> int:
     with tempfile.TemporaryDirectory(prefix="genudp-micro-") as tmp:
         path = os.path.join(tmp, "r.sock")
         sock = genudp.open(path=path, active=False)
-        child = _flood(path)
-        try:
+        with _ab.child(lambda: _flood(path)):
             fd = os.dup(sock.fileno())  # the raw baseline reads the same queue
             raw = socket.socket(fileno=fd)
             buf = bytearray(65536)
@@ -75,10 +69,7 @@ def main() -> int:
                 args.n,
             )
             raw.close()
-        finally:
-            os.kill(child, 9)
-            os.waitpid(child, 0)
-            sock.close()
+        sock.close()
     return 0
 
 

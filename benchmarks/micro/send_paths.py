@@ -25,28 +25,20 @@ import genudp
 from genudp import _sendwait
 
 
-def _drain(path: str) -> int:
-    receiver = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
-    receiver.bind(path)
-    pid = os.fork()
-    if pid == 0:  # the child: read until the parent is gone
-        try:
-            receiver.settimeout(5)
-            buf = bytearray(65536)
-            while True:
-                receiver.recv_into(buf)
-        except BaseException:
-            os._exit(0)
-    receiver.close()
-    return pid
+def _drain(receiver: socket.socket) -> None:
+    """The child: read until the parent is gone."""
+    buf = bytearray(65536)
+    while True:
+        receiver.recv_into(buf)
 
 
 def main() -> int:
     args = _ab.arguments(__doc__ or "", 20_000)
     with tempfile.TemporaryDirectory(prefix="genudp-micro-") as tmp:
         path = os.path.join(tmp, "r.sock")
-        child = _drain(path)
-        try:
+        receiver = _ab.bound(path)
+        with _ab.child(lambda: _drain(receiver)):
+            receiver.close()
             raw = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
             sock = genudp.open(family="local", active=False)
             data = b"x" * 64
@@ -84,9 +76,6 @@ def main() -> int:
             )
             sock.close()
             raw.close()
-        finally:
-            os.kill(child, 9)
-            os.waitpid(child, 0)
     return 0
 
 

@@ -63,7 +63,7 @@ def test_a_child_reads_nothing_from_the_parents_sockets(tmp_sock_dir: Path) -> N
             # The hub has them, or the kernel queue does: wait until all three are in the mailbox.
             deadline = time.monotonic() + 30
             while len(genudp.self().messages()) < 3 and time.monotonic() < deadline:
-                time.sleep(0.001)
+                time.sleep(0.001)  # deliberate: sampling the mailbox, which has no event to wait on
             raw.sendto(b"3", path)  # and one still in the kernel queue at the fork
             child = os.fork()
             if child == 0:

@@ -19,6 +19,8 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
+import pytest
+
 import genudp
 import genudp.aio
 
@@ -130,38 +132,24 @@ def assert_guard_clean_and_fd_released(sock: genudp.Socket) -> None:
     assert sock.fileno() == -1, f"fd {fd} still open after close()"
 
 
-def test_recv_with_a_timeout(tmp_sock_dir: Path) -> None:
-    path = str(tmp_sock_dir / "r.sock")
-    sock = genudp.open(path=path, active=False)
-    with feeder(path):
-        done, cut = drive(lambda: sock.recv(timeout=0.01))
-    assert_guard_clean_and_fd_released(sock)
-    assert cut > 0, (done, cut)  # the storm did land inside genudp (done may be 0 on a loaded machine)
-
-
-def test_recv_without_a_timeout(tmp_sock_dir: Path) -> None:
-    path = str(tmp_sock_dir / "r.sock")
-    sock = genudp.open(path=path, active=False)
-    with feeder(path):
-        done, cut = drive(sock.recv)
-    assert_guard_clean_and_fd_released(sock)
-    assert cut > 0, (done, cut)  # the storm did land inside genudp (done may be 0 on a loaded machine)
-
-
-def test_send(tmp_sock_dir: Path) -> None:
-    path = str(tmp_sock_dir / "d.sock")
-    sock = genudp.open(family="local", active=False)
-    with drainer(path):
-        done, cut = drive(lambda: sock.send(b"y" * 32, path))
-    assert_guard_clean_and_fd_released(sock)
-    assert cut > 0, (done, cut)  # the storm did land inside genudp (done may be 0 on a loaded machine)
-
-
-def test_receive_on_an_active_socket(tmp_sock_dir: Path) -> None:
-    path = str(tmp_sock_dir / "a.sock")
-    sock = genudp.open(path=path, active=True)
-    with feeder(path):
-        done, cut = drive(lambda: genudp.receive(timeout=0.01))
+@pytest.mark.parametrize("case", ["recv with a timeout", "recv", "send", "receive on an active socket"])
+def test_a_raising_storm_leaves_no_guard_and_close_releases_the_fd(case: str, tmp_sock_dir: Path) -> None:
+    path = str(tmp_sock_dir / "s.sock")
+    peer: contextlib.AbstractContextManager[None]
+    if case == "send":
+        sock = genudp.open(family="local", active=False)
+        peer = drainer(path)
+        calls: dict[str, Callable[[], object]] = {"send": lambda: sock.send(b"y" * 32, path)}
+    else:
+        sock = genudp.open(path=path, active=case.startswith("receive"))
+        peer = feeder(path)
+        calls = {
+            "recv with a timeout": lambda: sock.recv(timeout=0.01),
+            "recv": sock.recv,
+            "receive on an active socket": lambda: genudp.receive(timeout=0.01),
+        }
+    with peer:
+        done, cut = drive(calls[case])
     assert_guard_clean_and_fd_released(sock)
     genudp.flush()  # what arrived meanwhile is not this test's concern
     assert cut > 0, (done, cut)  # the storm did land inside genudp (done may be 0 on a loaded machine)
@@ -201,7 +189,7 @@ def test_arecv(tmp_sock_dir: Path) -> None:
             def run_a_while() -> None:
                 # A Boom in genudp's reader callback stops the loop, as Ctrl-C would; it runs
                 # again next time.
-                loop.run_until_complete(asyncio.sleep(0.02))
+                loop.run_until_complete(asyncio.sleep(0.02))  # deliberate: the loop runs a while, stormed
 
             drive(run_a_while)
             stopping.append(True)
