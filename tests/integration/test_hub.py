@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import logging
 import os
-import time
 
 import pytest
 
@@ -39,14 +38,11 @@ def test_a_failing_epoll_wait_ends_the_hub_once_with_an_error(caplog: pytest.Log
         # Something else in the program clobbers the hub's epoll fd: every epoll_wait now fails.
         os.dup2(devnull.fileno(), epoll_fd)
     with caplog.at_level(logging.ERROR, logger="genudp"):
-        started = time.thread_time()
         hub.wake()  # out of the epoll_wait it is in, into the next one, which fails
-        assert ended(hub), "the hub kept running on a broken epoll fd"
-        spent = time.thread_time() - started
+        assert ended(hub), "the hub kept running on a broken epoll fd (the old loop retried: a spin)"
     failures = [r for r in caplog.records if "epoll_wait failed" in r.getMessage()]
     assert len(failures) == 1, [r.getMessage() for r in caplog.records]
     assert hub.failure is not None
-    assert spent < 5  # this thread's own CPU: the assertion that the hub did not spin is ended()
     with pytest.raises(genudp.Error) as caught:
         hub.register(None, 0)  # type: ignore[arg-type]
     assert caught.value.reason in ("einval", "ebadf")
