@@ -28,12 +28,14 @@ from __future__ import annotations
 import os
 import socket as _socket_mod
 import time
+from itertools import starmap
 from typing import TYPE_CHECKING, Any, Final
 
 from ._errors import Error, Timeout, error_from_oserror
-from ._libc import MSG_TRUNC, Bytes, buffer, buffers, recv_credentials, writable_now
+from ._libc import CREDS_SPACE, MSG_TRUNC, Bytes, writable_now
 from ._options import check_timeout
 from ._process import running_loop
+from ._recvwait import rbuf
 from ._sendwait import UNSET, Unset, bounded
 
 if TYPE_CHECKING:
@@ -134,30 +136,30 @@ async def arecv(self: Socket, timeout: float | None = None) -> tuple[Any, ...]:
     wakes a waiting ``arecv`` at once with "closed".
     """
     # PERF: every step here is on a round trip's critical path, from the loop's wake-up to the
-    # caller's next send, so the common steps are inlined: the read (``_read``), the wait on the
-    # loop this socket is registered with (``readable``), and the counting. Inlined, a one-sided
-    # round trip took about 2 us less (benchmarks/micro/aio_rtt.py); tests/unit/test_fast_paths.py
-    # pins it to the slow path.
+    # caller's next send, so the common steps are inlined: the read (``_read_held``), and the
+    # wait on the loop this socket is registered with (``readable``). Inlined, a one-sided round
+    # trip took about 2 us less (benchmarks/micro/aio_rtt.py); tests/integration/test_fast_paths.py
+    # pins it to recv. A datagram read is held until take_held gives it up (_recvwait, rules 1-2).
     limit = None if timeout is None else check_timeout(timeout)
     self._check_recv()
-    got = -1
+    held = self._held
+    if held:
+        return self._take_held()  # taken from the kernel by a call an exception cut short
     users = self._users
     try:
         users.append(None)  # fd guard: first statement of the try that releases it
         if self._state:
             raise Error("closed", "the socket is closed")
-        try:
-            buf, view = buffers.pair
-        except AttributeError:
-            buf, view = buffer()
-        anc: dict[str, int] | None = None
+        buf = self._rbuf
+        if buf is None:
+            buf = rbuf(self)
         deadline = None if limit is None else time.monotonic() + limit
         while True:
             try:
                 if self._credentials:
-                    got, source, anc = recv_credentials(self._sock, buf, MSG_TRUNC)
+                    held.extend(starmap(self._sock.recvmsg_into, (([buf], CREDS_SPACE, MSG_TRUNC),)))
                 else:
-                    got, source = self._sock.recvfrom_into(buf, 0, MSG_TRUNC)
+                    held.extend(starmap(self._sock.recvfrom_into, ((buf, 0, MSG_TRUNC),)))
                 break
             except BlockingIOError:
                 pass
@@ -175,13 +177,6 @@ async def arecv(self: Socket, timeout: float | None = None) -> tuple[Any, ...]:
                 await readable(self, waited)
             if self._state:
                 raise Error("closed", "the socket was closed while waiting")
-        # The datagram is out of the kernel: from here it is returned, whatever arrives.
-        c = self._recv_counters  # the owner's thread only: no lock (see _counters)
-        c.received += 1
-        c.bytes_received += got
-        if got > len(buf):
-            c.truncated += 1
-        return self._result(got, source, anc, view)
     except OSError as exc:
         if isinstance(exc, Error):
             raise
@@ -190,6 +185,9 @@ async def arecv(self: Socket, timeout: float | None = None) -> tuple[Any, ...]:
         users.pop()
         if self._state and not users:
             self._leave_closed()
+    # After the guard's finally, which makes calls: nothing runs between the commit and the
+    # caller (_recvwait, rule 2).
+    return self._take_held()
 
 
 async def readable(self: Socket, timeout: float | None) -> None:
@@ -345,13 +343,25 @@ class AioReader:
             resolve(future)
 
     def close(self) -> None:
-        """From close(), in any thread, with the socket's lock held."""
+        """From close(), in any thread, with the socket's lock held (so nothing here may call
+        back into the socket: close() itself releases the fd once the guard is empty)."""
         loop = self.loop
         try:
             if loop.is_closed():
                 raise RuntimeError("closed")
             if running_loop() is loop:
-                loop.call_soon(self._drop)
+                # In the loop's own thread (a task closed it, or its process ended): let go of
+                # the fd now. Deferred, it would wait for a loop iteration that may never come
+                # (run_until_complete returns right after the task that closed it).
+                if self.registered:
+                    self.registered = False
+                    try:
+                        loop.remove_reader(self.sock._fd)
+                    finally:
+                        self.sock._users.pop()
+                waiters, self.waiters = self.waiters, []
+                for future in waiters:
+                    resolve(future)
             else:
                 loop.call_soon_threadsafe(self._drop)
         except RuntimeError:

@@ -27,7 +27,7 @@ from __future__ import annotations
 import itertools
 from collections import deque
 from collections.abc import Iterable
-from typing import TYPE_CHECKING, Any, TypedDict
+from typing import TYPE_CHECKING, Any, Final, TypedDict
 
 if TYPE_CHECKING:
     from ._process import Pid
@@ -204,3 +204,21 @@ def info(self: Socket) -> SocketInfo:
         kernel_drops=self._kernel_drops(),
         errors=errors,
     )
+
+
+#: Sizes logged in ``Socket._sent`` are folded into the counters beyond this many.
+FOLD_AT: Final = 1024
+
+
+def record_sent(self: Socket, sent: int) -> None:
+    """Count a datagram sent: one deque append (``send``'s common path writes this out inline)."""
+    log = self._sent
+    log.append(sent)
+    if len(log) > FOLD_AT:
+        self._fold_sent()
+
+
+def fold_sent_locking(self: Socket) -> None:
+    """Fold the send log into the counters, under the socket's lock."""
+    with self._lock:
+        fold_sent(self._sent, self._counters)

@@ -30,12 +30,14 @@ import threading
 from typing import Any, Final, TypeAlias
 
 __all__ = (
+    "CREDS_SPACE",
     "C_SENDTO",
     "RECV_BUFSIZE",
     "Bytes",
     "KernelSend",
     "Sleeper",
     "buffer",
+    "credentials",
     "poller",
     "recv_credentials",
     "sockaddr_un",
@@ -150,19 +152,24 @@ def writable_now(efd: int, fd: int) -> bool:
     return any(ready == fd for ready, _ in poller(efd, fd, POLLOUT).poll(0))
 
 
-_CREDS_SPACE: Final = _socket_mod.CMSG_SPACE(12)  # struct ucred: pid, uid, gid
+CREDS_SPACE: Final = _socket_mod.CMSG_SPACE(12)  # struct ucred: pid, uid, gid
+
+
+def credentials(ancillary: list[tuple[int, int, bytes]]) -> dict[str, int] | None:
+    """The sender's {"pid", "uid", "gid"} from recvmsg's ancillary data (SCM_CREDENTIALS)."""
+    for level, kind, data in ancillary:
+        if level == _socket_mod.SOL_SOCKET and kind == _socket_mod.SCM_CREDENTIALS and len(data) >= 12:
+            pid, uid, gid = struct.unpack("iII", data[:12])
+            return {"pid": pid, "uid": uid, "gid": gid}
+    return None
 
 
 def recv_credentials(
     sock: _socket_mod.socket, buf: mmap.mmap, flags: int = MSG_TRUNC
 ) -> tuple[int, Any, dict[str, int] | None]:
     """recvmsg with SCM_CREDENTIALS: (length, source, {"pid", "uid", "gid"} or None)."""
-    got, ancillary, _flags, source = sock.recvmsg_into([buf], _CREDS_SPACE, flags)
-    for level, kind, data in ancillary:
-        if level == _socket_mod.SOL_SOCKET and kind == _socket_mod.SCM_CREDENTIALS and len(data) >= 12:
-            pid, uid, gid = struct.unpack("iII", data[:12])
-            return got, source, {"pid": pid, "uid": uid, "gid": gid}
-    return got, source, None
+    got, ancillary, _flags, source = sock.recvmsg_into([buf], CREDS_SPACE, flags)
+    return got, source, credentials(ancillary)
 
 
 def timeval(seconds: float) -> bytes:

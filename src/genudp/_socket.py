@@ -56,6 +56,7 @@ from __future__ import annotations
 
 import contextlib
 import ctypes
+import mmap
 import os
 import socket as _socket_mod
 import threading
@@ -66,15 +67,15 @@ from typing import Any, Final
 from . import _aio_io, _counters, _owner_reads, _process, _recvwait, _sendwait, _sockopts
 from ._address import Family, format_address, format_local
 from ._counters import (
+    FOLD_AT,
     DirectCounters,
     RecvCounters,
     SocketCounters,
-    fold_sent,
 )
 from ._errors import Error, error_from_oserror
-from ._libc import RECV_BUFSIZE, Bytes, buffer, buffers
+from ._libc import Bytes
 from ._options import Mode, check_timeout
-from ._process import Pid, current, running_loop
+from ._process import Pid, running_loop
 from ._sendwait import UNSET, Unset
 
 __all__ = ("Socket",)
@@ -82,10 +83,6 @@ __all__ = ("Socket",)
 _OPEN, _CLOSING, _CLOSED = 0, 1, 2
 _STATES: Final = ("open", "closing", "closed")
 _DONTWAIT: Final = _socket_mod.MSG_DONTWAIT
-#: A receive that waits in the kernel (recv without a timeout).
-_TRUNC_WAIT: Final = _socket_mod.MSG_TRUNC
-#: A sender's log of datagram sizes (``_sent``) is folded into its counters beyond this.
-_FOLD_AT: Final = 1024
 
 
 class Socket:
@@ -111,6 +108,7 @@ class Socket:
         "_efd",
         "_errors",
         "_fd",
+        "_held",
         "_high",
         "_lock",
         "_low",
@@ -118,6 +116,8 @@ class Socket:
         "_owner",
         "_paused",
         "_peer",
+        "_rbuf",
+        "_rbufs",
         "_recv_counters",
         "_registered",
         "_reuse",
@@ -173,6 +173,11 @@ class Socket:
         self._counters = SocketCounters()
         self._errors: dict[str, int] = {}
         self._recv_counters = RecvCounters()
+        # Datagrams taken from the kernel and not yet returned by recv/arecv, and the buffer
+        # they were read into (_recvwait, rules 1 and 2).
+        self._held: deque[tuple[Any, ...]] = deque()
+        self._rbuf: mmap.mmap | None = None
+        self._rbufs: tuple[mmap.mmap] | None = None  # (_rbuf,): what recv's fast path maps over
         # The size of each datagram sent since the last fold (_counters.fold_sent).
         self._sent: deque[int] = deque()
         self._direct_counters: dict[int, DirectCounters] = {}
@@ -272,7 +277,7 @@ class Socket:
                 else:
                     log = self._sent
                     log.append(sent)
-                    if len(log) > _FOLD_AT:
+                    if len(log) > FOLD_AT:
                         self._fold_sent()
                     return
                 self._send_slow(data, dest, timeout, True)
@@ -283,17 +288,8 @@ class Socket:
             if self._state and not users:
                 self._leave_closed()
 
-    def _record_sent(self, sent: int) -> None:
-        """Count a datagram sent (``send``'s common path writes this out inline)."""
-        log = self._sent
-        log.append(sent)
-        if len(log) > _FOLD_AT:
-            self._fold_sent()
-
-    def _fold_sent(self) -> None:
-        with self._lock:
-            fold_sent(self._sent, self._counters)
-
+    _record_sent = _counters.record_sent
+    _fold_sent = _counters.fold_sent_locking
     _send_slow = _sendwait.send_slow
     _send_now = _sendwait.send_now
     _send_direct = _sendwait.send_direct
@@ -327,23 +323,28 @@ class Socket:
             return self._recv(check_timeout(timeout))
         # PERF: the common case, kept lean: wait in the kernel, as a plain blocking socket does
         # (one syscall, the GIL released); close() wakes it with shutdown(SHUT_RD), and it
-        # returns 0 bytes. tests/unit/test_fast_paths.py pins it to _recv.
+        # returns 0 bytes (benchmarks/micro/recv_paths.py); tests/integration/test_fast_paths.py
+        # pins it to _recv. The read stores its datagram in _held in the same C call, and
+        # take_held gives it up only as it returns (_recvwait, rules 1 and 2).
         self._check_recv()
+        held = self._held
+        if held:
+            return self._take_held()  # taken from the kernel by a call an exception cut short
         if running_loop() is not None:
             return self._recv(None)  # raises if it would have to wait
-        got = -1
         closing = _OPEN
         users = self._users
         try:
             users.append(None)  # fd guard: first statement of the try that releases it
             if self._state:
                 raise Error("closed", "the socket is closed")
+            bufs = self._rbufs
+            if bufs is None:
+                bufs = _recvwait.rbufs(self)
             try:
-                buf = buffers.pair[0]
-            except AttributeError:
-                buf = buffer()[0]
-            try:
-                got, source = self._sock.recvfrom_into(buf, 0, _TRUNC_WAIT)
+                # A blocking read into a buffer of the largest datagram there can be (it never
+                # truncates), its result stored in the same C call (_recvwait, rule 1).
+                held.extend(map(self._sock.recvfrom_into, bufs))
             except OSError as exc:
                 raise error_from_oserror(exc) from None
         finally:
@@ -352,24 +353,28 @@ class Socket:
             if closing and not users:
                 self._leave_closed()
         if closing:
+            held.clear()  # close's wake-up (0 bytes), or a datagram of a closed socket
             raise Error("closed", "the socket was closed while waiting")
+        # take_held, for the one entry this call read (_recvwait, rule 2).
+        entry = held[0]
+        got, source = entry
+        data = bufs[0][:got]
+        result = (source[0], source[1], data) if source.__class__ is tuple else (source, 0, data)
         c = self._recv_counters  # the owner's thread only: no lock (see _counters)
-        c.received += 1
-        c.bytes_received += got
-        if got > RECV_BUFSIZE:
-            c.truncated += 1
-        address, port = self._convert(source)
-        return address, port, buf[:got]
+        try:
+            held.popleft()
+            c.received += 1
+            c.bytes_received += got
+            return result
+        except BaseException:
+            if not held or held[0] is not entry:
+                held.appendleft(entry)
+            raise
 
-    def _check_recv(self) -> None:
-        if self._owner is not current():
-            raise Error("not_owner", f"only the owner {self._owner!r} may recv on this socket")
-        if self._mode is not False:
-            raise Error("einval", f"recv needs a passive socket (active=False); this one is active={self._mode!r}")
-
+    _check_recv = _recvwait.check_recv
     _recv = _recvwait.recv_slow
-    _read = _recvwait.read
-    _result = _recvwait.result
+    _read_held = _recvwait.read_held
+    _take_held = _recvwait.take_held
     _recv_wait = _recvwait.recv_wait
     arecv = _aio_io.arecv
 
@@ -413,10 +418,11 @@ class Socket:
         (nothing sent or taken). A file genudp bound is unlinked if it is still that file.
         """
         with self._lock:
-            if self._state:
-                if self._state == _CLOSING and not self._users:
-                    self._release_locked()  # a leave that an exception cut short (see the essay)
+            if self._state == _CLOSED:
                 return
+            # Every step below may be taken again: a close that an exception cut short (a
+            # signal handler's) is finished by the next close(), and a guard entry that an
+            # interrupted leave kept is released by it (see the essay).
             self._state = _CLOSING
             self._update_registration_locked()  # the hub and the owner stop reading it
             if self._paused:
