@@ -36,25 +36,23 @@ class Boom(Exception):
 
 
 GENUDP = str(Path(genudp.__file__).parent)
-#: Code that runs on genudp's stack without being genudp's: error reporting, and the callbacks
-#: of weak references that the garbage collector runs wherever it happens to run.
-REPORTING = re.compile(r"/(_pytest|logging)/|/(traceback|linecache|tokenize|_weakrefset|weakref)\.py$")
+#: The library code genudp calls, through which a handler's exception may reach genudp's frames.
+CALLED_BY_GENUDP = re.compile(r"/(asyncio|collections|ctypes)/|/(selectors|socket|threading|contextlib|functools)\.py$")
 
 
 def _handler(signum: int, frame: Any) -> None:
-    # Raise only inside a genudp call: at whatever bytecode of genudp, or of what genudp called
-    # (asyncio, the socket module), the main thread was about to run. The test's own code is
-    # let be, even where genudp called it (a task that asyncio resumes inside genudp's reader
-    # callback runs on top of genudp's frames).
+    # Raise only inside a genudp call: at whatever bytecode of genudp, or of the library code
+    # genudp calls (asyncio, the socket module, ...), the main thread was about to run. Anything
+    # else above a genudp frame is let be: the test's own code (a task that asyncio resumes inside
+    # genudp's reader callback runs on top of genudp's frames), and code the interpreter runs
+    # wherever it happens to be (finalizers, weak-reference and garbage-collector callbacks,
+    # error reporting), where Python only prints what a handler raises.
     while frame is not None:
         name = frame.f_code.co_filename
-        if name == __file__ or frame.f_code.co_name == "__del__" or REPORTING.search(name):
-            # The test's own code; a finalizer, a weak reference's callback, or the code that
-            # reports an error (logging, tracebacks, pytest's hooks): Python only prints what
-            # those raise.
-            return
         if name.startswith(GENUDP):
             raise Boom
+        if name == __file__ or frame.f_code.co_name == "__del__" or not CALLED_BY_GENUDP.search(name):
+            return
         frame = frame.f_back
 
 
