@@ -215,7 +215,8 @@ def test_the_loop_stays_responsive_while_a_send_waits(loop_runtime: Asyncio, tmp
             due = time.monotonic()
             for _ in range(50):
                 due += 0.010
-                await asyncio.sleep(max(0.0, due - time.monotonic()))  # deliberate: the ticker's period
+                delay = max(0.0, due - time.monotonic())
+                await asyncio.sleep(delay)  # deliberate: the ticker's period
                 lateness.append(time.monotonic() - due)
 
         tick = asyncio.get_running_loop().create_task(ticker())

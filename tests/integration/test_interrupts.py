@@ -195,7 +195,8 @@ def test_arecv(tmp_sock_dir: Path) -> None:
             def run_a_while() -> None:
                 # A Boom in genudp's reader callback stops the loop, as Ctrl-C would; it runs
                 # again next time.
-                loop.run_until_complete(asyncio.sleep(0.02))  # deliberate: the loop runs a while, stormed
+                a_while = asyncio.sleep(0.02)  # deliberate: the loop runs a while, stormed
+                loop.run_until_complete(a_while)
 
             drive(run_a_while)
             stopping.append(True)
@@ -276,7 +277,8 @@ def test_a_raising_storm_loses_no_datagram_of_a_passive_socket(how: str, tmp_soc
                     take(lambda: sockets[0].recv(timeout=30))
                 else:
                     try:  # the loop runs the owner a while; a Boom in genudp's reader callback stops it
-                        loop.run_until_complete(asyncio.sleep(0.05))  # deliberate: a slice of the run
+                        a_slice = asyncio.sleep(0.05)  # deliberate: a slice of the run
+                        loop.run_until_complete(a_slice)
                     except Boom:
                         pass
         if how == "arecv":
