@@ -79,6 +79,17 @@ def bound(path: str) -> socket.socket:
     return sock
 
 
+@contextlib.contextmanager
+def echo_peer(path: str) -> Iterator[None]:
+    """A raw echo server at ``path`` in a forked child pinned to core 1, with this process
+    pinned to core 0, for as long as the block runs."""
+    server = bound(path)
+    with child(lambda: echo(server)):
+        server.close()
+        pin(0)
+        yield
+
+
 def echo(server: socket.socket) -> None:
     """A child's body: send every datagram back to its sender."""
     pin(1)

@@ -38,10 +38,7 @@ def main() -> int:
     args = _ab.arguments(__doc__ or "", 5_000)
     with tempfile.TemporaryDirectory(prefix="genudp-micro-") as tmp:
         path = os.path.join(tmp, "echo.sock")
-        server = _ab.bound(path)
-        with _ab.child(lambda: _ab.echo(server)):
-            server.close()
-            _ab.pin(0)
+        with _ab.echo_peer(path):
             loop = asyncio.new_event_loop()
             data = b"p" * 64
 

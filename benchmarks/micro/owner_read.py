@@ -35,10 +35,7 @@ def main() -> int:
     args = _ab.arguments(__doc__ or "", 5_000)
     with tempfile.TemporaryDirectory(prefix="genudp-micro-") as tmp:
         path = os.path.join(tmp, "echo.sock")
-        server = _ab.bound(path)
-        with _ab.child(lambda: _ab.echo(server)):
-            server.close()
-            _ab.pin(0)
+        with _ab.echo_peer(path):
             sock = genudp.open(path=os.path.join(tmp, "me.sock"), active=True)
             data = b"p" * 64
             inline_read = _socket.Socket._owner_readable

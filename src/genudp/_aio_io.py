@@ -36,7 +36,7 @@ from ._libc import CREDS_SPACE, MSG_TRUNC, Bytes, writable_now
 from ._options import check_timeout
 from ._process import running_loop
 from ._recvwait import rbuf
-from ._sendwait import UNSET, Unset, bounded
+from ._sendwait import FIRST_TICK, MAX_TICK, UNSET, Unset, bounded
 
 if TYPE_CHECKING:
     from ._socket import Socket
@@ -44,8 +44,6 @@ if TYPE_CHECKING:
 __all__ = ("AioReader", "arecv", "asend", "loop_wait", "readable", "resolve", "resolve_now")
 
 _DONTWAIT: Final = _socket_mod.MSG_DONTWAIT
-_FIRST_TICK: Final = 0.005
-_MAX_TICK: Final = 0.1
 
 
 async def asend(self: Socket, data: Bytes, dest: Any = None, *, timeout: float | Unset | None = UNSET) -> None:
@@ -89,7 +87,7 @@ async def _asend_wait(self: Socket, data: Bytes, dest: Any, timeout: float | Uns
     deadline = None if limit is None else started + limit
     helper: _socket_mod.socket | None = None
     efd = self._eventfd()
-    tick = _FIRST_TICK
+    tick = FIRST_TICK
     try:
         if self.family == "local" and dest is not None:
             # An unconnected local socket is always "writable": POLLOUT on a helper socket
@@ -105,14 +103,14 @@ async def _asend_wait(self: Socket, data: Bytes, dest: Any, timeout: float | Uns
                 blocked = self._fd
             self._check_waiting()
             # Both say writable yet the send failed: back off on a timer rather than spin.
-            # A helper wait also wakes every _MAX_TICK, in case the path was re-bound.
-            timer = tick if blocked < 0 else (_MAX_TICK if helper is not None else None)
+            # A helper wait also wakes every MAX_TICK, in case the path was re-bound.
+            timer = tick if blocked < 0 else (MAX_TICK if helper is not None else None)
             waited = bounded(timer, deadline)
             if waited is not None and waited <= 0:
                 raise Timeout(f"the destination stayed full for {limit} s; not sent")
             ready = await loop_wait([efd], [blocked] if blocked >= 0 else [], waited)
             if not ready and blocked < 0:
-                tick = min(tick * 2, _MAX_TICK)
+                tick = min(tick * 2, MAX_TICK)
             self._check_waiting()
             try:
                 return self._send_now(data, dest)

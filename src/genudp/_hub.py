@@ -123,7 +123,8 @@ class Hub:
 
     def stop(self, timeout: float | None = None) -> None:
         """End the thread, then close the epoll and the eventfd. Sockets registered meanwhile
-        are no longer read. (Used at fork and by tests; a running program keeps its hub.)"""
+        are no longer read. (A running program keeps its hub; a forked child, which has no
+        hub thread, only closes its copies of the fds: _forget_hub_in_child.)"""
         self._stopping = True
         self.wake()
         if self._thread is not threading.current_thread():

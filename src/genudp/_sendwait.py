@@ -55,17 +55,19 @@ from ._process import running_loop
 if TYPE_CHECKING:
     from ._socket import Socket
 
-__all__ = ("DIRECT_RUN", "SLICE", "UNSET", "Unset", "bounded")
+__all__ = ("DIRECT_RUN", "FIRST_TICK", "MAX_TICK", "SLICE", "UNSET", "Unset", "bounded")
 
 _DONTWAIT: Final = _socket_mod.MSG_DONTWAIT
 #: After a send had to wait, this many sends on the socket go straight into a blocking call.
 DIRECT_RUN: Final = 64
 #: The longest a send blocks in the kernel before it looks for close().
 SLICE: Final = 0.04
-_FIRST_TICK: Final = 0.005
+#: A wait that found both sides writable yet could not send backs off on a timer from this
+#: many seconds, doubling to MAX_TICK (asend waits on the same schedule).
+FIRST_TICK: Final = 0.005
 #: The longest one poll(2) may sleep: an int of milliseconds.
 _MAX_POLL_MS: Final = 2**31 - 1
-_MAX_TICK: Final = 0.1
+MAX_TICK: Final = 0.1
 
 
 class Unset:
@@ -232,7 +234,7 @@ def _wait_for_pollout(self: Socket, data: Bytes, dest: Any, deadline: float | No
     POLLOUT is accurate for that. If POLLOUT says writable yet the send still fails, back
     off on a timer rather than spin."""
     efd = self._eventfd()
-    tick = _FIRST_TICK
+    tick = FIRST_TICK
     while True:
         writable = writable_now(efd, self._fd)
         self._check_waiting()
@@ -241,7 +243,7 @@ def _wait_for_pollout(self: Socket, data: Bytes, dest: Any, deadline: float | No
         if waited is not None and waited <= 0:
             raise Timeout(f"the destination stayed full for {limit} s; not sent")
         if not sleep(self, efd, waiting_on, mask, waited) and timer is not None:
-            tick = min(tick * 2, _MAX_TICK)
+            tick = min(tick * 2, MAX_TICK)
         try:
             return self._send_now(data, dest)
         except BlockingIOError:
