@@ -69,6 +69,9 @@ class Runtime:
         """Wait (at most ``timeout`` s) for a started call to finish."""
         raise NotImplementedError
 
+    async def join(self, pid: genudp.Pid, timeout: float | None = None) -> bool:
+        raise NotImplementedError
+
     async def sleep(self, seconds: float) -> None:
         raise NotImplementedError
 
@@ -133,6 +136,9 @@ class Threads(Runtime):
         assert pending.pid.join(timeout), f"the call did not finish within {timeout} s"
         return pending
 
+    async def join(self, pid: genudp.Pid, timeout: float | None = None) -> bool:
+        return pid.join(timeout)
+
     async def sleep(self, seconds: float) -> None:
         import time
 
@@ -187,6 +193,9 @@ class Asyncio(Runtime):
         assert pending.task is not None
         await asyncio.wait_for(asyncio.shield(pending.task), timeout)
         return pending
+
+    async def join(self, pid: genudp.Pid, timeout: float | None = None) -> bool:
+        return await genudp.aio.join(pid, timeout)
 
     async def sleep(self, seconds: float) -> None:
         await asyncio.sleep(seconds)  # deliberate: the scenario's own duration, never synchronisation

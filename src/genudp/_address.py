@@ -15,6 +15,7 @@ Address shapes, by family:
 from __future__ import annotations
 
 import ipaddress
+import os
 from typing import Literal, TypeAlias
 
 __all__ = (
@@ -86,13 +87,16 @@ def check_local_path(path: object, what: str = "path") -> LocalAddress:
             f"{what} must be a str or bytes path (or '\\0name' for an abstract name); got {_type_name(path)}"
         )
     if not raw:
-        raise ValueError(f"{what} must not be empty; open(family='local') without a path gives an unbound socket")
+        hint = "; open(family='local') without a path gives an unbound socket" if what == "path" else ""
+        raise ValueError(f"{what} must not be empty{hint}")
     limit = SUN_PATH_MAX if raw.startswith(b"\0") else SUN_PATH_MAX - 1
     if len(raw) > limit:
         raise ValueError(f"{what} is {len(raw)} bytes; a Unix-domain address holds at most {limit}")
     if raw.startswith(b"\0"):
         return raw
-    return path if isinstance(path, str) else raw
+    # A filesystem path is a str, whichever way it came: bytes paths decode as os.fsdecode does
+    # (undecodable bytes become surrogates and encode back to the same bytes).
+    return path if isinstance(path, str) else os.fsdecode(raw)
 
 
 def check_port(port: object, what: str = "port") -> int:
@@ -105,17 +109,29 @@ def check_port(port: object, what: str = "port") -> int:
 
 
 def check_inet_dest(dest: object, family: Family) -> InetAddress:
-    """Validate a UDP destination ``(host, port)``."""
-    if not isinstance(dest, tuple) or len(dest) != 2:
+    """Validate a UDP destination: ``(host, port)``, and for inet6 also ``(host, port,
+    flowinfo)`` or ``(host, port, flowinfo, scope_id)`` as the socket module takes them."""
+    longest = 4 if family == "inet6" else 2
+    if not isinstance(dest, tuple) or not 2 <= len(dest) <= longest:
         shown = f"{dest!r}" if isinstance(dest, (str, bytes, tuple)) else _type_name(dest)
-        raise TypeError(f"a {family} destination must be a (host, port) tuple; got {shown}")
-    host, port = dest
+        forms = "(host, port[, flowinfo[, scope_id]])" if longest == 4 else "(host, port)"
+        raise TypeError(f"an {family} destination must be a {forms} tuple; got {shown}")
+    host, port = dest[0], dest[1]
     if not isinstance(host, str):
         raise TypeError(f"host must be a str (an IP literal or a name); got {_type_name(host)}")
     if not host:
         raise ValueError("host must not be empty")
+    if "\0" in host:
+        raise ValueError(f"host must not contain NUL; got {host!r}")
     check_port(port)
-    return (host, port)
+    if len(dest) == 2:
+        return (host, port)
+    for value, what, top in zip(dest[2:], ("flowinfo", "scope_id"), (2**20 - 1, 2**32 - 1), strict=False):
+        if type(value) is not int:
+            raise TypeError(f"{what} must be an int in 0..{top}; got {_type_name(value)}")
+        if not 0 <= value <= top:
+            raise ValueError(f"{what} must be in 0..{top}; got {value}")
+    return tuple(dest)
 
 
 def format_local(address: LocalAddress | None) -> str:

@@ -60,6 +60,11 @@ async def asend(self: Socket, data: Bytes, dest: Any = None, *, timeout: float |
     users = self._users
     try:
         users.append(None)  # fd guard: first statement of the try that releases it
+        if timeout is not UNSET:
+            timeout = check_timeout(timeout)
+        if dest is not None:
+            known = self._dest  # as in send: checked before any syscall (resolve_dest)
+            dest = known[1] if dest is known[0] else self._resolve_dest(dest)
         if self._state:
             raise Error("closed", "the socket is closed")
         try:
@@ -67,12 +72,12 @@ async def asend(self: Socket, data: Bytes, dest: Any = None, *, timeout: float |
             sent = sock.sendto(data, _DONTWAIT, dest) if dest is not None else sock.send(data, _DONTWAIT)
         except BlockingIOError:
             sent = -1
-        except (OSError, TypeError, ValueError, OverflowError) as exc:
+        except (OSError, TypeError, ValueError, OverflowError, BufferError) as exc:
             raise self._send_failure(exc, data, dest) from None
         if sent < 0:
             try:
                 sent = await _asend_wait(self, data, dest, timeout)
-            except (OSError, TypeError, ValueError, OverflowError) as exc:
+            except (OSError, TypeError, ValueError, OverflowError, BufferError) as exc:
                 raise self._send_failure(exc, data, dest) from None
         self._record_sent(sent)  # after the syscall: off a round trip's critical path
     finally:
@@ -360,6 +365,18 @@ class AioReader:
                 waiters, self.waiters = self.waiters, []
                 for future in waiters:
                     resolve(future)
+            elif not loop.is_running():
+                # Another thread, and the loop is not running (it may never run again: a
+                # loop.close() would then strand the fd). No select is in progress, so the fd
+                # leaves the loop's selector from here; the waiters wake when the loop runs.
+                if self.registered:
+                    self.registered = False
+                    try:
+                        loop.remove_reader(self.sock._fd)
+                    finally:
+                        self.sock._users.pop()
+                if self.waiters:
+                    loop.call_soon_threadsafe(self._drop)
             else:
                 loop.call_soon_threadsafe(self._drop)
         except RuntimeError:

@@ -233,15 +233,18 @@ class Mailbox:
         self._resume_at = max((low for _, low in self._throttled), default=-1)
         return due
 
-    def extract(self, select: Callable[[Any], bool]) -> list[Any]:
-        """Remove and return, in order, every message ``select`` accepts (owner only)."""
+    def extract(self, select: Callable[[Any], bool]) -> tuple[list[Any], list[Socket]]:
+        """Remove every message ``select`` accepts (owner only). Returns them in order, and the
+        paused sockets due to resume now that the mailbox is smaller: the caller resumes them
+        (with :func:`resume`) once it holds no socket's lock."""
         with self._lock:
             taken = [m for m in self.queue if select(m)]
             if taken:
                 kept = [m for m in self.queue if not select(m)]
                 self.queue.clear()
                 self.queue.extend(kept)
-            return taken
+            due = self._due_locked() if taken and len(self.queue) <= self._resume_at else []
+            return taken, due
 
     def arm(self, seen: int, waker: Callable[[], None]) -> bool:
         """For an asyncio task: have ``waker`` called (once, under this lock, from whichever
@@ -309,6 +312,11 @@ class Mailbox:
             signalled = not self._waiting
             self._waiting = self.polling = False
         return signalled
+
+
+def resume(sockets: list[Socket]) -> None:
+    """Resume the reading of paused sockets (see :meth:`Mailbox.extract`)."""
+    _resume(sockets)
 
 
 def _resume(sockets: list[Socket]) -> None:

@@ -246,9 +246,9 @@ def _check(
     return spec
 
 
-def _create_and_bind(spec: _Spec, made: list[_socket_mod.socket]) -> tuple[int, int] | None:
+def _create_and_bind(spec: _Spec, made: list[_socket_mod.socket]) -> tuple[str, int, int] | None:
     """The kernel socket (appended to ``made``), its options set and bound; returns the file's
-    (dev, ino), or None. On an error it closes the socket and raises."""
+    absolute path, dev and ino, or None. On an error it closes the socket and raises."""
     try:
         # Blocking mode, so that a waiting send can block in the kernel (``_sendwait``); every
         # call that must not block passes MSG_DONTWAIT.
@@ -294,8 +294,10 @@ def _create_and_bind(spec: _Spec, made: list[_socket_mod.socket]) -> tuple[int, 
 
 def _bind_local(
     sock: _socket_mod.socket, path: str | bytes, mode: int | None, unlink_stale: bool
-) -> tuple[int, int] | None:
-    """Bind a local socket; return (st_dev, st_ino) of the file it made, or None (abstract)."""
+) -> tuple[str, int, int] | None:
+    """Bind a local socket; return the absolute path, st_dev and st_ino of the file it made,
+    or None (abstract). ``close`` unlinks by that absolute path: a relative path would
+    resolve elsewhere once the process changed its working directory."""
     if mode is not None:
         # Linux creates the file with the socket inode's mode less the umask: setting it before
         # bind makes the file never more open than asked, without touching the process umask.
@@ -309,11 +311,12 @@ def _bind_local(
         sock.bind(path)
     if not isinstance(path, str):
         return None
-    st = os.lstat(path)
+    where = os.path.abspath(path)
+    st = os.lstat(where)
     if mode is not None and stat.S_IMODE(st.st_mode) != mode:
         # The umask took bits away: give them back. The file was less open than asked until now.
-        os.chmod(path, mode)
-    return (st.st_dev, st.st_ino)
+        os.chmod(where, mode)
+    return (where, st.st_dev, st.st_ino)
 
 
 def _clear_path(path: str, unlink_stale: bool) -> None:

@@ -192,7 +192,7 @@ def check_timeout(value: object, what: str = "timeout") -> float | None:
         return None
     if isinstance(value, bool) or not isinstance(value, (int, float)):
         raise TypeError(f"{what} must be None or a number of seconds >= 0; got {_type_name(value)}")
-    if math.isnan(value) or value < 0:
+    if value < 0 or (type(value) is not int and math.isnan(value)):  # isnan(10**400) overflows
         raise ValueError(f"{what} must be None or a number of seconds >= 0; got {value!r}")
     if value > FOREVER_AFTER:
         return None
@@ -258,8 +258,8 @@ def _interface_of(value: object, family: str, what: str) -> str | int:
     if family == "inet":
         return str(_ip_of(value, family, what))
     if type(value) is int:
-        if value < 0:
-            raise ValueError(f"{what} must be an interface index >= 0 (0: any) or a name; got {value}")
+        if not 0 <= value <= 2**32 - 1:
+            raise ValueError(f"{what} must be an interface index in 0..{2**32 - 1} (0: any) or a name; got {value}")
         return value
     if isinstance(value, str) and value and "\0" not in value and len(value) < 16:
         return value

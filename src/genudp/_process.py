@@ -36,6 +36,7 @@ from typing import TYPE_CHECKING, Any, Final
 
 from ._errors import Error, Timeout
 from ._mailbox import Mailbox
+from ._mailbox import resume as _resume_paused
 from ._messages import down, is_socket_message
 from ._options import check_timeout
 from ._owner_reads import wait_reading
@@ -129,8 +130,20 @@ class Pid:
 
         Returns:
             True if it has ended, False if the timeout ran out first.
+
+        Raises:
+            RuntimeError: called in a running event loop for a process that has not ended, with
+                a timeout other than 0 (it would stall the loop: ``await genudp.aio.join(pid)``).
         """
-        return self._done.wait(check_timeout(timeout))
+        limit = check_timeout(timeout)
+        if self._done.is_set() or limit == 0:
+            return self._done.is_set()
+        if running_loop() is not None:
+            raise RuntimeError(
+                "pid.join() blocks its thread and would stall the running event loop; "
+                "in a task use `await genudp.aio.join(pid)`"
+            )
+        return self._done.wait(limit)
 
     @property
     def exit_reason(self) -> object:
@@ -407,7 +420,10 @@ def demonitor(ref: Ref, *, flush: bool = False) -> None:
         with target._lock:
             target._monitors.pop(ref, None)
     if flush:
-        current()._mailbox.extract(lambda m: isinstance(m, tuple) and len(m) == 5 and m[0] == "DOWN" and m[1] is ref)
+        _, due = current()._mailbox.extract(
+            lambda m: isinstance(m, tuple) and len(m) == 5 and m[0] == "DOWN" and m[1] is ref
+        )
+        _resume_paused(due)
 
 
 def flush() -> list[Any]:
@@ -441,7 +457,7 @@ def controlling_process(self: Socket, pid: Pid) -> None:
             raise Error("badarg", f"{pid!r} has ended")
         me._drop_socket(self)
         self._give_back_locked()  # the old owner may have borrowed it
-        moved = me._mailbox.extract(lambda message: is_socket_message(message, self))
+        moved, due = me._mailbox.extract(lambda message: is_socket_message(message, self))
         if moved:
             pid._mailbox.put_many(moved)
         self._owner = pid
@@ -450,3 +466,6 @@ def controlling_process(self: Socket, pid: Pid) -> None:
             me._mailbox.forget(self)
             self._paused = False
             self._update_registration_locked()
+    # Other sockets of the old owner that its mailbox's size had paused, now that the move took
+    # it down to their low watermark: resumed outside this socket's lock (never two at once).
+    _resume_paused([sock for sock in due if sock is not self])

@@ -281,7 +281,7 @@ def send_failure(self: Socket, exc: BaseException, data: object, dest: Any) -> B
     """Turn a failed send into the error the caller should see, and count it."""
     if isinstance(exc, Error):
         result: BaseException = exc
-    elif isinstance(exc, (TypeError, ValueError, OverflowError)) and not isinstance(exc, OSError):
+    elif isinstance(exc, (TypeError, ValueError, OverflowError, BufferError)) and not isinstance(exc, OSError):
         result = _argument_error(self, exc, data, dest)
     elif isinstance(exc, OSError) and exc.errno == errno.EMSGSIZE:
         result = Error("emsgsize", _size_limit_text(self, data), errno=errno.EMSGSIZE)
@@ -314,6 +314,10 @@ def _argument_error(self: Socket, exc: BaseException, data: object, dest: Any) -
             memoryview(data)  # type: ignore[arg-type]
         except TypeError:
             return TypeError(f"data must be bytes, bytearray or memoryview; got {type(data).__name__}")
+    if isinstance(exc, BufferError) or (isinstance(data, memoryview) and not data.c_contiguous):
+        return ValueError(
+            "data must be contiguous (bytes, bytearray, or a C-contiguous memoryview); got a strided view"
+        )
     if dest is not None:
         try:
             check_dest(self, dest)
@@ -329,6 +333,29 @@ def check_dest(self: Socket, dest: Any) -> Any:
             dest = os.fspath(dest)
         return check_local_path(dest, "dest")
     return check_inet_dest(dest, self.family)
+
+
+#: Types a remembered destination may be made of: immutable, so identity implies the same value.
+_IMMUTABLE = frozenset((str, bytes, int))
+
+
+def resolve_dest(self: Socket, dest: Any) -> Any:
+    """``dest`` checked and in the form the kernel call takes (bytes for a local address, so a
+    path is encoded once, not on every send). Every send and asend path sends only what this
+    returns: a NUL inside a path, a bool port or a malformed tuple never reaches ``sendto``
+    (which would cut the path short, or take True for port 1).
+
+    An immutable destination (str, bytes, or a tuple of str and int) is remembered with its
+    result, as one pair (two threads sending to two destinations never mix the halves): the
+    fast paths compare by identity, which is sound only because such a value cannot change. A
+    bytearray or other mutable destination is checked afresh every time."""
+    checked = check_dest(self, dest)
+    if self.family == "local":
+        checked = checked if isinstance(checked, bytes) else os.fsencode(checked)
+    kind = type(dest)
+    if kind is str or kind is bytes or (kind is tuple and all(type(part) in _IMMUTABLE for part in dest)):
+        self._dest = (dest, checked)
+    return checked
 
 
 def _size_limit_text(self: Socket, data: object) -> str:

@@ -103,6 +103,7 @@ class Socket:
         "_convert",
         "_counters",
         "_credentials",
+        "_dest",
         "_direct",
         "_direct_counters",
         "_efd",
@@ -137,7 +138,7 @@ class Socket:
         family: Family,
         owner: Pid,
         bound: str | bytes | None,
-        bound_id: tuple[int, int] | None,
+        bound_id: tuple[str, int, int] | None,
         send_timeout: float | None,
         reuse: tuple[bool, bool],
         watermarks: tuple[int, int] = (8192, 4096),
@@ -156,7 +157,7 @@ class Socket:
         self._mode: Mode = False
         self._send_timeout: float | None = send_timeout
         self._bound: str | bytes | None = bound
-        self._bound_id: tuple[int, int] | None = bound_id
+        self._bound_id: tuple[str, int, int] | None = bound_id
         self._peer: Any = None
         self._registered: bool = False  # in the hub's epoll set (_owner_reads, rule 1)
         self._borrower: _owner_reads.OwnerPoll | None = None  # ... read by its owner (rule 2)
@@ -166,6 +167,8 @@ class Socket:
         self._set_slice_locked()
         self._c_fd = ctypes.c_int(self._fd)
         self._target: tuple[Any, tuple[Any, ctypes.c_uint]] | None = None
+        # The last immutable destination and its checked form, as one pair (resolve_dest).
+        self._dest: tuple[Any, Any] = (None, None)
         # Mailbox watermarks, in messages.
         self._high: int = watermarks[0]
         self._low: int = watermarks[1]
@@ -266,13 +269,20 @@ class Socket:
         users = self._users
         try:
             users.append(None)  # fd guard: first statement of the try that releases it
+            if timeout is not UNSET:
+                timeout = check_timeout(timeout)
+            if dest is not None:
+                # Every destination is checked before any syscall (resolve_dest); the last
+                # immutable one is remembered, so a sender to one receiver checks it once.
+                known = self._dest
+                dest = known[1] if dest is known[0] else self._resolve_dest(dest)
             if not self._state and self._direct <= 0:
                 try:
                     sock = self._sock
                     sent = sock.sendto(data, _DONTWAIT, dest) if dest is not None else sock.send(data, _DONTWAIT)
                 except BlockingIOError:
                     pass  # full: the wait below, outside this clause (no BlockingIOError context)
-                except (OSError, TypeError, ValueError, OverflowError) as exc:
+                except (OSError, TypeError, ValueError, OverflowError, BufferError) as exc:
                     raise self._send_failure(exc, data, dest) from None
                 else:
                     log = self._sent
@@ -296,6 +306,7 @@ class Socket:
     _send_wait = _sendwait.send_wait
     _wait_limit = _sendwait.wait_limit
     _send_failure = _sendwait.send_failure
+    _resolve_dest = _sendwait.resolve_dest
     _sleep = _sendwait.sleep
     _set_slice_locked = _sendwait.set_slice_locked
     asend = _aio_io.asend
@@ -435,14 +446,18 @@ class Socket:
                 # A recv waiting in the kernel wakes up with 0 bytes and sees the socket closed.
                 with contextlib.suppress(OSError):  # ENOTCONN for unconnected UDP: it wakes all the same
                     self._sock.shutdown(_socket_mod.SHUT_RD)
-            self._unlink_own_file()
+            _unlink_bound(self._bound_id)
             if not self._users:
                 self._release_locked()
             owner = self._owner
         owner._drop_socket(self)
 
     def _close_for_owner_exit(self, owner: Pid) -> None:
-        if self._owner is owner:
+        # Under the lock: a controlling_process to ``owner`` that adopted the socket before
+        # ``owner`` ended may still be on its way to making ``owner`` the owner.
+        with self._lock:
+            mine = self._owner is owner
+        if mine:
             self.close()
 
     def __enter__(self) -> Socket:
@@ -468,17 +483,6 @@ class Socket:
             os.close(self._efd)
             self._efd = None
 
-    def _unlink_own_file(self) -> None:
-        path, ident = self._bound, self._bound_id
-        if not isinstance(path, str) or ident is None:
-            return
-        try:
-            st = os.lstat(path)
-            if (st.st_dev, st.st_ino) == ident:
-                os.unlink(path)
-        except OSError:
-            pass
-
     # -- helpers for the waits -----------------------------------------------------------------
 
     def _check_open(self) -> None:
@@ -500,6 +504,20 @@ class Socket:
             if self._efd is None:
                 self._efd = os.eventfd(0, os.EFD_CLOEXEC | os.EFD_NONBLOCK)
             return self._efd
+
+
+def _unlink_bound(bound: tuple[str, int, int] | None) -> None:
+    """Unlink the file a socket bound, by its absolute path (the cwd may have changed since the
+    bind), and only if it is still that file (same device and inode)."""
+    if bound is None:
+        return
+    path, dev, ino = bound
+    try:
+        st = os.lstat(path)
+        if (st.st_dev, st.st_ino) == (dev, ino):
+            os.unlink(path)
+    except OSError:
+        pass
 
 
 #: Every Socket of this OS process: what a forked child must disown (_forget_parent).

@@ -28,6 +28,7 @@ loop on Linux and uvloop.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import contextvars
 import logging
 import threading
@@ -149,8 +150,11 @@ async def _wait_mailbox(loop: asyncio.AbstractEventLoop, mailbox: Any, seen: int
         # Called under the mailbox's lock by whichever thread appended.
         if threading.get_ident() == loop_thread:
             loop.call_soon(_resolve, future)
-        else:
-            loop.call_soon_threadsafe(_resolve, future)
+        elif not loop.is_closed():
+            # A loop closed with this task still waiting has no one left to wake: the message
+            # stays in the mailbox, and the sender (for whom sending never fails) is not told.
+            with contextlib.suppress(RuntimeError):  # closed between the check and the call
+                loop.call_soon_threadsafe(_resolve, future)
 
     if not mailbox.arm(seen, wake):
         return

@@ -87,7 +87,7 @@ def test_messages_between_this_process_and_a_thread_process(runtime: Runtime) ->
         pid = genudp.spawn(echo)
         pid.send((genudp.self(), "ping"))
         assert await runtime.receive(timeout=30) == ("echo", "ping")
-        assert pid.join(30)
+        assert await runtime.join(pid, 30)
 
     runtime.run(body)
 
@@ -201,7 +201,7 @@ def test_only_the_owner_receives(runtime: Runtime) -> None:
                 genudp.send(owner, exc.reason)
 
         owner = genudp.self()
-        assert genudp.spawn(other).join(30)
+        assert await runtime.join(genudp.spawn(other), 30)
         assert await runtime.receive(timeout=30) == "not_owner"
 
     runtime.run(body)
@@ -323,7 +323,7 @@ def test_controlling_process_carries_pending_messages_in_order(runtime: Runtime)
         r.setopts(active=1)
         got = await runtime.receive(lambda m: m[0] == "new owner got", timeout=30)
         assert got == ("new owner got", [b"2", "udp_passive", b"3", "udp_passive"])
-        assert pid.join(30)
+        assert await runtime.join(pid, 30)
 
     runtime.run(body)
 
@@ -347,7 +347,7 @@ def test_an_active_stream_arrives_whole_and_in_order(runtime: Runtime, make_pair
         pid.send("go")
         got = [(await runtime.receive(timeout=60))[-1] for _ in range(total)]
         assert got == [b"%d" % i for i in range(total)]
-        assert pid.join(60)
+        assert await runtime.join(pid, 60)
 
     runtime.run(body)
 
@@ -376,7 +376,7 @@ def test_a_local_flood_into_a_slow_owner_is_held_back_and_nothing_is_lost(runtim
         assert high <= backlog <= high + 64, backlog
         got = [(await runtime.receive(timeout=60))[-1] for _ in range(total)]
         assert got == [b"%d" % i for i in range(total)]
-        assert sender.join(60)
+        assert await runtime.join(sender, 60)
         assert r.info()["pauses"] >= 1 and not r.info()["paused"]
 
     runtime.run(body)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
@@ -25,7 +27,8 @@ from genudp._address import (
         ("rel.sock", "rel.sock"),
         ("\0name", b"\0name"),
         (b"\0name", b"\0name"),
-        (b"/tmp/x", b"/tmp/x"),
+        (b"/tmp/x", "/tmp/x"),  # a bytes path decodes as os.fsdecode does
+        (b"\x96.sock", "\udc96.sock"),  # ... undecodable bytes too, and encode back the same
         ("/" + "a" * 106, "/" + "a" * 106),
         ("\0" + "a" * 107, b"\0" + b"a" * 107),
     ],
@@ -57,9 +60,11 @@ def test_check_local_path_never_accepts_what_the_kernel_would_not(raw: bytes) ->
         out = check_local_path(raw)
     except ValueError:
         return
-    assert isinstance(out, bytes)
-    assert len(out) <= 108
-    assert out.startswith(b"\0") or b"\0" not in out
+    kernel = out if isinstance(out, bytes) else os.fsencode(out)
+    assert kernel == raw  # the same address, byte for byte
+    assert isinstance(out, bytes) == raw.startswith(b"\0")  # abstract names stay bytes, paths are str
+    assert len(kernel) <= 108
+    assert kernel.startswith(b"\0") or b"\0" not in kernel
 
 
 @pytest.mark.parametrize("port", [0, 1, 65535])

@@ -30,7 +30,7 @@ def test_memberships_are_normalised(value: object, family: str, expected: object
         ("239.1.1.1", "inet6", ValueError, "must be an IPv6 address"),
         (("239.1.1.1",), "inet", TypeError, "(group, interface)"),
         (("239.1.1.1", 2), "inet", TypeError, "IP address literal"),
-        (("ff02::1", -1), "inet6", ValueError, "interface index >= 0"),
+        (("ff02::1", -1), "inet6", ValueError, "interface index in 0..4294967295"),
         (("ff02::1", 1.5), "inet6", TypeError, "interface index"),
         ("bogus", "inet", ValueError, "IP address literal"),
         ("239.1.1.1", "local", ValueError, "UDP option"),

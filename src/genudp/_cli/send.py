@@ -45,8 +45,8 @@ def run_send(args: argparse.Namespace) -> int:
     family, address = parsed
     if args.repeat < 1:
         return usage_error("send", "--repeat must be at least 1")
-    if args.timeout is not None and args.timeout < 0:
-        return usage_error("send", "--timeout must be 0 or more")
+    if args.timeout is not None and not args.timeout >= 0:  # also refuses nan
+        return usage_error("send", f"--timeout must be a number of seconds, 0 or more; got {args.timeout}")
     messages = [m.encode() for m in args.messages] if args.messages else None
     if messages is None:
         messages = [line.rstrip(b"\n") for line in sys.stdin.buffer]
