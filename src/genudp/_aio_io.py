@@ -64,7 +64,10 @@ async def asend(self: Socket, data: Bytes, dest: Any = None, *, timeout: float |
             timeout = check_timeout(timeout)
         if dest is not None:
             known = self._dest  # as in send: checked before any syscall (resolve_dest)
-            dest = known[1] if dest is known[0] else self._resolve_dest(dest)
+            if dest is known[0] or (type(dest) is known[2] and dest == known[0]):
+                dest = known[1]
+            else:
+                dest = self._resolve_dest(dest)
         if self._state:
             raise Error("closed", "the socket is closed")
         try:
@@ -210,13 +213,32 @@ async def readable(self: Socket, timeout: float | None) -> None:
             return
         reader = self._aio = AioReader(self, loop)
     future = reader.wait()
-    timer = None if timeout is None else loop.call_later(timeout, resolve, future)
+    timer = None if timeout is None else loop.call_later(timeout, future.cancel)
     try:
-        await future
+        await until_poked(future)
     finally:
         if timer is not None:
             timer.cancel()
         reader.forget(future)
+
+
+async def until_poked(future: Any) -> None:
+    """Await a wait's ``future`` until something pokes it: a result, or ``future.cancel``.
+
+    Rule 3 of interrupts: what wakes a waiting task from a loop callback is, where it can be,
+    the C method ``future.cancel`` itself (idempotent: a second poke does nothing), never a
+    genudp function. A signal handler's exception can land at any bytecode of a Python
+    callback, before it woke anyone, and asyncio only logs it: the task would sleep forever. A
+    C callback has no such point. The caller looks again whatever woke it; a CancelledError
+    propagates only when the task itself is being cancelled."""
+    import asyncio
+
+    try:
+        await future
+    except asyncio.CancelledError:
+        task = asyncio.current_task()
+        if task is None or task.cancelling():
+            raise
 
 
 def resolve(future: Any) -> None:
@@ -386,6 +408,24 @@ class AioReader:
                 self.sock._users.pop()
 
 
+def _watch(loop: Any, reading: bool, fd: int, callback: Any) -> None:
+    """``add_reader``/``add_writer``, recovering from a stale epoll entry. An exception that
+    lands inside the selector's ``register`` right after its epoll_ctl (a signal handler's)
+    makes the selector forget the fd while epoll keeps it; closing the duplicate does not
+    drop the entry (the socket's own fd keeps the file open), and the next duplicate, given
+    the same number, then fails with EEXIST. The stale entry is the same file at the same
+    number: deleting it from the loop's epoll set is safe."""
+    add = loop.add_reader if reading else loop.add_writer
+    try:
+        add(fd, callback)
+    except FileExistsError:
+        epoll = getattr(getattr(loop, "_selector", None), "_selector", None)
+        if epoll is None or not hasattr(epoll, "unregister"):
+            raise
+        epoll.unregister(fd)
+        add(fd, callback)
+
+
 async def loop_wait(readers: list[int], writers: list[int], timeout: float | None) -> bool:
     """In the running event loop: until one of the fds is ready (True) or ``timeout`` seconds
     pass (False). Each fd is watched through a duplicate of it, since a loop keeps one callback
@@ -393,23 +433,20 @@ async def loop_wait(readers: list[int], writers: list[int], timeout: float | Non
     import asyncio  # only asyncio users pay for the import
 
     loop = asyncio.get_running_loop()
-    future: asyncio.Future[bool] = loop.create_future()
-
-    def ready(value: bool = True) -> None:
-        if not future.done():
-            future.set_result(value)
-
+    future: asyncio.Future[None] = loop.create_future()
     added: list[tuple[bool, int]] = []
     timer = None
+    started = loop.time()
     try:
         for reading, fds in ((True, readers), (False, writers)):
             for fd in fds:
                 watched = os.dup(fd)
                 added.append((reading, watched))
-                (loop.add_reader if reading else loop.add_writer)(watched, ready)
+                _watch(loop, reading, watched, future.cancel)
         if timeout is not None:
-            timer = loop.call_later(timeout, ready, False)
-        return await future
+            timer = loop.call_later(timeout, future.cancel)
+        await until_poked(future)
+        return timeout is None or loop.time() - started < timeout
     finally:
         if timer is not None:
             timer.cancel()

@@ -101,10 +101,12 @@ class Hub:
     def unregister(self, sock: Socket, fd: int) -> None:
         """Stop reading ``sock`` (called with the socket's lock held, before its fd closes)."""
         with self._lock:
-            if self._sockets.get(fd) is sock:
-                del self._sockets[fd]
+            # The epoll set first: cut short by an exception (in the caller's thread), the fd
+            # is still in _sockets, which is harmless, and the caller unregisters again.
             with contextlib.suppress(FileNotFoundError, ValueError, OSError):
                 self._epoll.unregister(fd)
+            if self._sockets.get(fd) is sock:
+                del self._sockets[fd]
 
     def arm(self, fd: int, on: bool) -> None:
         """Read a registered fd again (``on``), or leave it registered but silent (its owner
@@ -177,6 +179,8 @@ class Hub:
                         if ticker is not None and not self._stopping:
                             ticker.start()
                             next_tick = time.monotonic() + ticker.interval
+                    else:
+                        self._drop_stale(fd)
                     continue
                 self._serve(sock)
             ticker = self.ticker
@@ -186,6 +190,14 @@ class Hub:
                     ticker.tick()
                 except Exception:  # pragma: no cover - last line of defence
                     _log.exception("genudp hub: error in the lease")
+
+    def _drop_stale(self, fd: int) -> None:
+        # An fd in the set that no socket claims: a registration an exception cut short in the
+        # registering thread. Level-triggered, it would make this loop spin.
+        with self._lock:
+            if fd not in self._sockets:
+                with contextlib.suppress(FileNotFoundError, ValueError, OSError):
+                    self._epoll.unregister(fd)
 
     @staticmethod
     def _serve(sock: Socket) -> None:

@@ -60,6 +60,7 @@ class Mailbox:
         "_wakers",
         "appended",
         "efd",
+        "holding",
         "polling",
         "queue",
         "reads",
@@ -91,38 +92,58 @@ class Mailbox:
         self.efd = -1
         self.reads: Any = None
         self.rescan = True
+        # The socket whose datagram the owner's read holds, not yet a message (_owner_reads,
+        # rule 6): set before the read, cleared as the message is appended.
+        self.holding: Socket | None = None
 
     def put(self, message: object) -> None:
-        """Append one message; wake the owner if it sleeps. Never blocks on the owner."""
+        """Append one message; wake the owner if it sleeps. Never blocks on the owner.
+
+        Interrupt-safe (see "Interrupts" above): the append, the count and the wake-up are one
+        stretch with no point where a signal handler could run before the wake-up's call."""
         with self._lock:
             if not self._open:
                 return
-            self.queue.append(message)
             self.appended += 1
+            self.queue += (message,)  # no call: an append that is counted, or neither
             if self._waiting:
-                self._wake_locked()
+                self._waiting = False
+                if self._wakers:
+                    self._call_wakers()
+                elif self.polling:
+                    os.eventfd_write(self.efd, 1)
+                else:
+                    self._signal.release()
 
     def put_many(self, messages: list[Any]) -> None:
         """Append a batch in order with one lock round trip and at most one wake-up."""
+        count = len(messages)
         with self._lock:
             if not self._open:
                 return
-            self.queue.extend(messages)
-            self.appended += len(messages)
+            self.appended += count
+            self.queue += messages
             if self._waiting:
-                self._wake_locked()
+                self._waiting = False
+                if self._wakers:
+                    self._call_wakers()
+                elif self.polling:
+                    os.eventfd_write(self.efd, 1)
+                else:
+                    self._signal.release()
 
-    def _wake_locked(self) -> None:
-        self._waiting = False
-        wakers = self._wakers
-        if not wakers:
-            if self.polling:
-                os.eventfd_write(self.efd, 1)
-            else:
-                self._signal.release()
-        else:
-            self._wakers = []
+    def _call_wakers(self) -> None:
+        # Each waker is Python code (asyncio's): an exception can land inside one before it
+        # scheduled its task, so every waker not known to have returned is called again (a
+        # waker resolves a future only once: calling it twice is harmless).
+        wakers, self._wakers = self._wakers, []
+        done = 0
+        try:
             for waker in wakers:
+                waker()
+                done += 1
+        finally:
+            for waker in wakers[done:]:
                 waker()
 
     def close(self) -> None:
@@ -168,14 +189,28 @@ class Mailbox:
         """
         queue = self.queue
         if match is None:
-            with self._lock:
-                if not queue:
-                    return False, None, self.appended
-                message = queue.popleft()
-                resume = self._due_locked() if len(queue) <= self._resume_at else None
-            if resume:
-                _resume(resume)
-            return True, message, -1
+            # PERF: _take written out for the common receive(): one lock round trip.
+            removed = False
+            resume: list[Socket] | None = None
+            try:
+                with self._lock:
+                    if not queue:
+                        return False, None, self.appended
+                    message = queue[0]
+                    if self._resume_at >= 0 and len(queue) - 1 <= self._resume_at:
+                        resume = self._due_locked()
+                    del queue[0]
+                    removed = True  # no call between the removal and this
+                if resume:
+                    _resume(resume)
+                return True, message, -1
+            except BaseException:
+                if removed:
+                    with self._lock:
+                        queue.appendleft(message)
+                if resume:
+                    _resume(resume)
+                raise
         with self._lock:
             end = len(queue)
             start = 0 if seen < 0 else max(0, end - (self.appended - seen))
@@ -184,19 +219,40 @@ class Mailbox:
         # ``match`` runs without the lock: it may send messages (even to this mailbox), or take
         # some (a receive inside match): the message is found again by identity.
         for offset, message in enumerate(fresh):
-            if match(message):
-                with self._lock:
-                    at = start + offset
-                    if at >= len(queue) or queue[at] is not message:
-                        at = next((i for i, m in enumerate(queue) if m is message), -1)
-                        if at < 0:
-                            continue  # taken meanwhile, by a receive that match made
-                    del queue[at]
-                    resume = self._due_locked() if len(queue) <= self._resume_at else None
-                if resume:
-                    _resume(resume)
+            if match(message) and self._take(start + offset, message)[0]:
                 return True, message, -1
         return False, None, seen
+
+    def _take(self, at: int, message: Any) -> tuple[bool, Any, int]:
+        """Remove ``message`` (expected at ``at``; found by identity if it moved), and resume
+        the sockets due. Interrupt-safe (rule 2 of interrupts, as ``_recvwait.take_held``): an
+        exception that lands after the removal, before this returns, puts the message back
+        where it was, and resumes what was due all the same. A Python function returns to its
+        caller with no point between where a handler could run: once this returns, so does
+        ``receive``, with the message. Returns ``(False, None, -1)`` if it is gone already
+        (taken by a receive that ``match`` made)."""
+        queue = self.queue
+        removed = False
+        resume: list[Socket] | None = None
+        try:
+            with self._lock:
+                if at >= len(queue) or queue[at] is not message:
+                    at = next((i for i, m in enumerate(queue) if m is message), -1)
+                    if at < 0:
+                        return False, None, -1
+                resume = self._due_locked() if len(queue) - 1 <= self._resume_at else None
+                del queue[at]
+                removed = True  # no call between the removal and this
+            if resume:
+                _resume(resume)  # outside the lock: a socket's lock comes before this one's
+            return True, message, -1
+        except BaseException:
+            if removed:
+                with self._lock:
+                    queue.insert(min(at, len(queue)), message)
+            if resume:
+                _resume(resume)  # idempotent: whatever was due is resumed either way
+            raise
 
     def take_all(self) -> list[Any]:
         """Remove and return every message, oldest first (``genudp.flush``)."""

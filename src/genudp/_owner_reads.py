@@ -55,11 +55,12 @@ import os
 import select
 import threading
 import time
+from itertools import starmap
 from typing import TYPE_CHECKING, Any, Final
 
 from . import _hub
 from ._errors import Error, error_from_oserror, reason_of_errno
-from ._libc import MSG_TRUNC, buffer, buffers, recv_credentials
+from ._libc import MSG_TRUNC, buffer, credentials, recv_credentials
 from ._messages import make_udp, make_udp_anc, udp_passive
 from ._options import after_delivery, delivery_budget
 
@@ -75,7 +76,9 @@ __all__ = (
     "OwnerPoll",
     "give_back_locked",
     "hub_readable",
+    "flush_held",
     "owner_readable",
+    "resume_reading",
     "update_registration_locked",
     "wait_reading",
 )
@@ -116,16 +119,40 @@ def update_registration_locked(sock: Socket) -> None:
     """Be in the hub's epoll set exactly while active, open and not paused (rule 1). Called with
     the socket's lock held, whenever one of the three changes."""
     want = sock._mode is not False and not sock._state and not sock._paused
-    if want and not sock._registered:
+    # Each change makes its effect first and records it after (rule 6): an exception between
+    # leaves a record that is behind, and the next call (or the reader that finds the socket
+    # readable: hub_readable, wait_reading) does the effect again, which is idempotent.
+    # While a change is under way the record says None ("in flux", falsy): one cut short is
+    # made again, whichever way the next call goes.
+    registered = sock._registered
+    if want and registered is not True:
+        sock._registered = None
         _hub.hub().register(sock, sock._fd)
         sock._registered = True
         sock._owner._mailbox.rescan = True  # the owner borrows it at its next wait
-    elif not want and sock._registered:
-        sock._registered = False
-        give_back_locked(sock)
-        hub = _hub.current_hub()
-        if hub is not None:
-            hub.unregister(sock, sock._fd)
+    elif not want and registered is not False:
+        _unregister_locked(sock)
+
+
+def _unregister_locked(sock: Socket) -> None:
+    give_back_locked(sock)
+    sock._registered = None
+    hub = _hub.current_hub()
+    if hub is not None:
+        hub.unregister(sock, sock._fd)
+    sock._registered = False
+
+
+def resume_reading(sock: Socket) -> None:
+    """The owner's mailbox is down to ``sock``'s low watermark: let the hub read it again."""
+    with sock._lock:
+        if sock._paused:
+            sock._paused = False
+            try:
+                update_registration_locked(sock)
+            except BaseException:
+                update_registration_locked(sock)  # idempotent: finish what an exception cut short
+                raise
 
 
 def give_back_locked(sock: Socket) -> None:
@@ -134,12 +161,14 @@ def give_back_locked(sock: Socket) -> None:
     reads = sock._borrower
     if reads is None:
         return
-    sock._borrower = None
-    reads.remove(sock._fd)
+    # The hub first, then the owner's set, then the record (rule 6): cut short, both read it
+    # for a while (harmless: every read is under this lock), never neither.
     if sock._registered:
         hub = _hub.current_hub()
         if hub is not None:
             hub.arm(sock._fd, True)
+    reads.remove(sock._fd)
+    sock._borrower = None
 
 
 def hub_readable(sock: Socket) -> None:
@@ -152,12 +181,18 @@ def _deliver_locked(sock: Socket, limit: int) -> None:
     """Read up to ``limit`` datagrams (fewer if the active count allows fewer) into the owner's
     mailbox: for the hub, or for the owner itself while it waits. The socket's lock is held."""
     if sock._state or sock._mode is False or sock._paused:
+        if not sock._state:
+            _unregister_locked(sock)  # read, yet not to be: a change an exception cut short (rule 6)
         return
+    mailbox = sock._owner._mailbox
+    while sock._held:
+        _commit_held_locked(sock, mailbox)  # left by an interrupted owner read: oldest first
+        if sock._mode is False:
+            return
     # Flow control: an owner that does not keep up must not make its mailbox grow without
     # bound. At the high watermark the hub stops reading this socket; the kernel queue then
     # fills (local senders wait; UDP drops, counted as kernel_drops), and the owner resumes
     # reading when its mailbox is down to the low watermark.
-    mailbox = sock._owner._mailbox
     if len(mailbox) >= sock._high and mailbox.throttle(sock, sock._low):
         sock._paused = True
         sock._counters.pauses += 1
@@ -211,65 +246,140 @@ def _deliver_locked(sock: Socket, limit: int) -> None:
         update_registration_locked(sock)
 
 
-def owner_readable(sock: Socket, limit: int, hand: bool = False) -> Any:
+def owner_readable(sock: Socket, limit: int) -> None:
     """The owner's epoll found its borrowed ``sock`` readable: deliver up to ``limit``
-    datagrams, as the hub would. With ``hand``, a datagram read by the common path below into
-    an empty mailbox is returned instead of appended (the caller hands it straight to
-    ``receive``): any older datagram of this socket would be there, since reads and their
-    appends happen under this socket's lock. Otherwise it returns None.
+    datagrams, as the hub would, but interrupt-safe (rule 6).
 
     ``limit`` is 1 when the datagram woke the owner: an owner that had to wait has kept up, a
     second read would almost always find the queue empty, and a read that fails costs as much
     as one that succeeds. A larger ``limit`` (datagrams were queued before the owner came to
-    wait) reads a batch, until the queue is empty.
+    wait) reads until the queue is empty.
 
     It runs in the owner's thread, inside its ``receive``: an error here is the caller's, and
     propagates (the hub's own errors are counted and logged instead, by the hub).
     """
-    # PERF: the common case (active true, no credentials, mailbox below the high watermark) is
-    # written out here: right after a wake-up every Python call costs, and the general path
-    # (_deliver_locked: budgets, transitions, batches) cost 8 us more per datagram
-    # (benchmarks/micro/owner_read.py). tests/unit/test_fast_paths.py pins the two together.
     with sock._lock:
         mailbox = sock._owner._mailbox
-        queue = mailbox.queue
+        held = sock._held
         if (
-            limit > 1
-            or sock._mode is not True
-            or sock._state
-            or sock._paused
-            or sock._credentials
-            or len(queue) >= sock._high
+            limit == 1
+            and sock._mode is True
+            and not held
+            and not sock._state
+            and not sock._paused
+            and not sock._credentials
+            and len(mailbox.queue) < sock._high
         ):
-            _deliver_locked(sock, limit)
-            return None
-        try:
-            buf, view = buffers.pair
-        except AttributeError:
-            buf, view = buffer()
-        try:
-            got, source = sock._sock.recvfrom_into(buf, 0, MSG_TRUNC)
-        except BlockingIOError:
-            return None  # the hub read it first (it had the event before the borrow)
-        except OSError as exc:
-            if exc.errno is not None:
-                reason = reason_of_errno(exc.errno)
-                sock._errors[reason] = sock._errors.get(reason, 0) + 1
-            return None
-        c = sock._counters
+            # PERF: the common case (the datagram that woke the owner, active true) written out:
+            # the same steps as below, with no Python call but the read's.
+            bufs = sock._rbufs
+            if bufs is None:
+                bufs = sock._recv_buffers()
+            mailbox.holding = sock
+            try:
+                held.extend(starmap(sock._sock.recvfrom_into, ((bufs[0], 0, MSG_TRUNC),)))
+            except BlockingIOError:
+                return  # the hub read it first (it had the event before the borrow)
+            except OSError as exc:
+                if exc.errno is not None:
+                    reason = reason_of_errno(exc.errno)
+                    sock._errors[reason] = sock._errors.get(reason, 0) + 1
+                return
+            got, source = held[0]
+            data = bufs[0][:got]
+            # sock._convert, inline: inet sources are tuples, local ones str, bytes or None.
+            if type(source) is tuple:
+                message = make_udp(("udp", sock, source[0], source[1], data))
+            else:
+                message = make_udp(("udp", sock, source, 0, data))
+            c = sock._counters
+            with mailbox._lock:
+                # As in _commit_held_locked: no call from here to the popleft.
+                if mailbox._open:
+                    mailbox.appended += 1
+                    mailbox.queue += (message,)
+                mailbox.holding = None
+                c.received += 1
+                c.bytes_received += got
+                held.popleft()
+            return
+        for _ in range(limit):
+            if sock._held:
+                _commit_held_locked(sock, mailbox)  # one an interrupted read left (rule 6)
+                continue
+            if sock._state or sock._mode is False or sock._paused:
+                return
+            if len(mailbox.queue) >= sock._high:
+                _deliver_locked(sock, 1)  # pauses it (flow control)
+                return
+            mailbox.holding = sock
+            try:
+                # Rule 6: the read stores its result in the same C call (_recvwait, rule 1).
+                sock._read_held(MSG_TRUNC)
+            except BlockingIOError:
+                return  # the hub read it first (it had the event before the borrow)
+            except OSError as exc:
+                if exc.errno is not None:
+                    reason = reason_of_errno(exc.errno)
+                    sock._errors[reason] = sock._errors.get(reason, 0) + 1
+                return
+            _commit_held_locked(sock, mailbox)
+
+
+def flush_held(mailbox: Mailbox) -> None:
+    """Deliver the datagram an exception left held by the owner's read (rule 6), before the
+    owner waits: its kernel queue no longer says it is there."""
+    sock = mailbox.holding
+    if sock is not None:
+        with sock._lock:
+            if sock._held and not sock._state and sock._mode is not False:
+                _commit_held_locked(sock, mailbox)
+            elif not sock._held:
+                mailbox.holding = None
+
+
+def _commit_held_locked(sock: Socket, mailbox: Mailbox) -> None:
+    """Make the oldest held datagram a message and append it (rule 6): the message is built
+    first, then one stretch with no call in it (no point where a signal handler can run) puts
+    it in the mailbox and moves the mode and the counters on, and the ``popleft`` that gives
+    the held entry up is its last step. The socket's lock is held; the owner is awake (it is
+    the reader), so nobody needs waking."""
+    held = sock._held
+    entry = held[0]
+    got = entry[0]
+    buf = sock._rbuf
+    assert buf is not None
+    data = buf[:got]
+    truncated = int(got > len(buf))
+    if len(entry) == 4:  # recvmsg_into's (nbytes, ancillary, flags, address): credentials
+        address, port = sock._convert(entry[3])
+        message = make_udp_anc(("udp", sock, address, port, credentials(entry[1]), data))
+    else:
+        address, port = sock._convert(entry[1])
+        message = make_udp(("udp", sock, address, port, data))
+    mode = sock._mode
+    if mode is True or mode is False:  # False: a leftover flushed by the hub (never passive here)
+        messages: tuple[Any, ...] = (message,)
+        count = 1
+    else:
+        transition = after_delivery(mode, 1)
+        mode = transition.mode
+        messages = (message, udp_passive(sock)) if transition.passive_message else (message,)
+        count = 2 if transition.passive_message else 1
+    c = sock._counters
+    with mailbox._lock:
+        # No call from here to the popleft (see the docstring).
+        if mailbox._open:
+            mailbox.appended += count
+            mailbox.queue += messages
+        mailbox.holding = None
+        sock._mode = mode
         c.received += 1
         c.bytes_received += got
-        if got > len(buf):
-            c.truncated += 1
-        # sock._convert, inline: inet sources are tuples, local ones str or bytes.
-        if type(source) is tuple:
-            message = make_udp(("udp", sock, source[0], source[1], view[:got].tobytes()))
-        else:
-            message = make_udp(("udp", sock, source, 0, view[:got].tobytes()))
-        if hand and not queue:
-            return message
-        mailbox.put(message)
-    return None
+        c.truncated += truncated
+        held.popleft()
+    if mode is False:
+        update_registration_locked(sock)  # once, or N run out: passive now
 
 
 # -- the owner's own epoll set ---------------------------------------------------------------
@@ -300,7 +410,10 @@ class OwnerPoll:
         with self._lock:
             if self._closed:
                 return False
-            self.epoll.register(fd, select.EPOLLIN)
+            try:
+                self.epoll.register(fd, select.EPOLLIN)
+            except FileExistsError:  # left by a give-back an exception cut short (rule 6)
+                self.epoll.modify(fd, select.EPOLLIN)
             self.fds[fd] = sock
             return True
 
@@ -327,12 +440,30 @@ def _borrow(sock: Socket, reads: OwnerPoll) -> None:
         if not sock._registered or sock._state or (held is not None and held.gen == _fork_gen):
             return
         hub = _hub.hub()
-        hub.arm(sock._fd, False)  # disarmed; the fd stays registered
+        # The owner's set first, then the hub disarmed (the fd stays registered), then the
+        # record (rule 6): cut short, both read it for a while, never neither; wait_reading
+        # finishes a borrow it finds half made.
         if not reads.add(sock._fd, sock):
-            hub.arm(sock._fd, True)
             return
-        sock._borrower = reads
         lease().keep(reads)
+        hub.arm(sock._fd, False)
+        sock._borrower = reads
+
+
+def _settle(sock: Socket, reads: OwnerPoll) -> None:
+    """``sock`` is in the owner's set but not recorded as borrowed by it (rule 6): finish the
+    borrow if the socket is still the owner's to read, or else take it out of the set (left
+    there, a readable socket would wake every wait)."""
+    with sock._lock:
+        if sock._borrower is reads:
+            return
+        if sock._borrower is None and sock._registered and not sock._state and sock._owner._mailbox is reads.mailbox:
+            hub = _hub.current_hub()
+            if hub is not None:
+                hub.arm(sock._fd, False)
+            sock._borrower = reads
+        else:
+            reads.remove(sock._fd)
 
 
 def _prepare(mailbox: Mailbox, sockets: Set[Socket]) -> OwnerPoll:
@@ -358,14 +489,16 @@ def _prepare(mailbox: Mailbox, sockets: Set[Socket]) -> OwnerPoll:
     return reads
 
 
-def wait_reading(mailbox: Mailbox, sockets: Set[Socket], seen: int, deadline: float | None, hand: bool) -> Any:
+def wait_reading(mailbox: Mailbox, sockets: Set[Socket], seen: int, deadline: float | None) -> bool:
     """``Mailbox.wait`` for a thread process that owns sockets: sleep in its epoll set, reading
     the sockets it borrowed meanwhile (rules 2-3). Only the owner's thread calls this.
 
-    Returns True (perhaps a spurious wake-up: the caller looks again), False (the deadline
-    passed), or with ``hand``, a datagram that woke an owner whose mailbox is empty, in a
-    one-tuple, bypassing the mailbox.
+    Returns True (perhaps a spurious wake-up: the caller looks again) or False (the deadline
+    passed).
     """
+    if mailbox.holding is not None:
+        flush_held(mailbox)  # a datagram an exception left held (rule 6): deliver it first
+        return True
     mailbox.waits += 1  # for the lease: this owner came back
     reads: OwnerPoll | None = mailbox.reads
     try:
@@ -407,18 +540,17 @@ def wait_reading(mailbox: Mailbox, sockets: Set[Socket], seen: int, deadline: fl
                 events = reads.epoll.poll(timeout, _MAX_EVENTS)
             finally:
                 signalled = mailbox.sleep_end()
-            if hand and len(events) == 1 and events[0][0] != efd:
-                sock = fds.get(events[0][0])
-                message = None if sock is None else sock._owner_readable(1, True)
-                return True if message is None else (message,)
         for fd, _mask in events:
             if fd == efd:
                 with contextlib.suppress(BlockingIOError):
                     os.eventfd_read(efd)  # put() wrote it (see Mailbox.sleep_end)
             else:
                 sock = fds.get(fd)  # None: given back meanwhile (rule 5)
-                if sock is not None:
-                    sock._owner_readable(limit)
+                if sock is None:
+                    continue
+                if sock._borrower is not reads:
+                    _settle(sock, reads)  # a borrow or a give-back an exception cut short
+                sock._owner_readable(limit)
         # Nothing came: the deadline passed, or a long wait's slice did (True: wait again).
         return signalled or bool(events) or (deadline is not None and time.monotonic() < deadline)
     finally:

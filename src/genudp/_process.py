@@ -376,12 +376,7 @@ def receive(match: Callable[[Any], object] | None = None, timeout: float | None 
     while True:
         # The process's sockets: those the hub reads, this thread reads while it waits.
         sockets = pid._sockets
-        if sockets:
-            woken = wait_reading(mailbox, sockets, seen, deadline, match is None)
-            if type(woken) is tuple:
-                return woken[0]  # a datagram handed over, bypassing the (empty) mailbox
-        else:
-            woken = mailbox.wait(seen, deadline)
+        woken = wait_reading(mailbox, sockets, seen, deadline) if sockets else mailbox.wait(seen, deadline)
         if not woken:
             raise Timeout(f"no matching message within {timeout} s")
         found, message, seen = mailbox.take_nowait(match, seen)

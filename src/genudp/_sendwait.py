@@ -346,15 +346,21 @@ def resolve_dest(self: Socket, dest: Any) -> Any:
     (which would cut the path short, or take True for port 1).
 
     An immutable destination (str, bytes, or a tuple of str and int) is remembered with its
-    result, as one pair (two threads sending to two destinations never mix the halves): the
-    fast paths compare by identity, which is sound only because such a value cannot change. A
-    bytearray or other mutable destination is checked afresh every time."""
+    result, as one tuple (two threads sending to two destinations never mix the halves): the
+    fast paths compare by identity, sound only because such a value cannot change, or for an
+    exact str or bytes by equality. A bytearray or other mutable destination is checked afresh
+    every time."""
     checked = check_dest(self, dest)
     if self.family == "local":
         checked = checked if isinstance(checked, bytes) else os.fsencode(checked)
     kind = type(dest)
-    if kind is str or kind is bytes or (kind is tuple and all(type(part) in _IMMUTABLE for part in dest)):
-        self._dest = (dest, checked)
+    if kind is str or kind is bytes:
+        # A path or name read back from the kernel (a reply to a source) is a new object each
+        # time: an equal str (or bytes) matches too. Never a tuple by equality: (h, True) ==
+        # (h, 1), and True must not become port 1.
+        self._dest = (dest, checked, kind)
+    elif kind is tuple and all(type(part) in _IMMUTABLE for part in dest):
+        self._dest = (dest, checked, None)
     return checked
 
 

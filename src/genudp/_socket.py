@@ -159,7 +159,7 @@ class Socket:
         self._bound: str | bytes | None = bound
         self._bound_id: tuple[str, int, int] | None = bound_id
         self._peer: Any = None
-        self._registered: bool = False  # in the hub's epoll set (_owner_reads, rule 1)
+        self._registered: bool | None = False  # in the hub's epoll set (None: in flux; _owner_reads)
         self._borrower: _owner_reads.OwnerPoll | None = None  # ... read by its owner (rule 2)
         self._reuse: tuple[bool, bool] = reuse
         self._credentials: bool = credentials
@@ -167,8 +167,9 @@ class Socket:
         self._set_slice_locked()
         self._c_fd = ctypes.c_int(self._fd)
         self._target: tuple[Any, tuple[Any, ctypes.c_uint]] | None = None
-        # The last immutable destination and its checked form, as one pair (resolve_dest).
-        self._dest: tuple[Any, Any] = (None, None)
+        # The last immutable destination, its checked form, and its type if str or bytes (then
+        # an equal value of that exact type matches too): as one tuple (resolve_dest).
+        self._dest: tuple[Any, Any, type | None] = (None, None, None)
         # Mailbox watermarks, in messages.
         self._high: int = watermarks[0]
         self._low: int = watermarks[1]
@@ -275,7 +276,10 @@ class Socket:
                 # Every destination is checked before any syscall (resolve_dest); the last
                 # immutable one is remembered, so a sender to one receiver checks it once.
                 known = self._dest
-                dest = known[1] if dest is known[0] else self._resolve_dest(dest)
+                if dest is known[0] or (type(dest) is known[2] and dest == known[0]):
+                    dest = known[1]
+                else:
+                    dest = self._resolve_dest(dest)
             if not self._state and self._direct <= 0:
                 try:
                     sock = self._sock
@@ -385,6 +389,7 @@ class Socket:
     _check_recv = _recvwait.check_recv
     _recv = _recvwait.recv_slow
     _read_held = _recvwait.read_held
+    _recv_buffers = _recvwait.rbufs
     _take_held = _recvwait.take_held
     _recv_wait = _recvwait.recv_wait
     arecv = _aio_io.arecv
@@ -400,12 +405,7 @@ class Socket:
         self._mode = mode
         self._update_registration_locked()
 
-    def _resume_reading(self) -> None:
-        """The owner's mailbox is down to the low watermark: let the hub read again."""
-        with self._lock:
-            if self._paused:
-                self._paused = False
-                self._update_registration_locked()
+    _resume_reading = _owner_reads.resume_reading
 
     def _hub_failed(self, exc: BaseException) -> None:
         with self._lock:

@@ -35,6 +35,7 @@ import threading
 from collections.abc import Awaitable, Callable
 from typing import Any, Final
 
+from ._aio_io import until_poked
 from ._errors import Timeout
 from ._options import check_timeout
 from ._process import Pid, _task_pid, current, demonitor, monitor, send
@@ -147,29 +148,25 @@ async def _wait_mailbox(loop: asyncio.AbstractEventLoop, mailbox: Any, seen: int
     loop_thread = threading.get_ident()
 
     def wake() -> None:
-        # Called under the mailbox's lock by whichever thread appended.
+        # Called under the mailbox's lock by whichever thread appended. The loop runs the C
+        # method future.cancel, not a genudp function (_aio_io.until_poked, rule 3).
         if threading.get_ident() == loop_thread:
-            loop.call_soon(_resolve, future)
+            loop.call_soon(future.cancel)
         elif not loop.is_closed():
             # A loop closed with this task still waiting has no one left to wake: the message
             # stays in the mailbox, and the sender (for whom sending never fails) is not told.
             with contextlib.suppress(RuntimeError):  # closed between the check and the call
-                loop.call_soon_threadsafe(_resolve, future)
+                loop.call_soon_threadsafe(future.cancel)
 
     if not mailbox.arm(seen, wake):
         return
-    timer = None if deadline is None else loop.call_at(deadline, _resolve, future)
+    timer = None if deadline is None else loop.call_at(deadline, future.cancel)
     try:
-        await future
+        await until_poked(future)
     finally:
         mailbox.disarm(wake)
         if timer is not None:
             timer.cancel()
-
-
-def _resolve(future: asyncio.Future[Any], value: Any = None) -> None:
-    if not future.done():
-        future.set_result(value)
 
 
 async def join(pid: Pid, timeout: float | None = None) -> bool:

@@ -86,9 +86,9 @@ def readers() -> Iterator[Counter[str]]:
         counts["hub"] += 1
         hub_read(sock)
 
-    def owner_readable(sock: _socket.Socket, limit: int, hand: bool = False) -> Any:
+    def owner_readable(sock: _socket.Socket, limit: int) -> None:
         counts["owner"] += 1
-        return owner_read(sock, limit, hand)
+        owner_read(sock, limit)
 
     setattr(_socket.Socket, "_hub_readable", hub_readable)  # noqa: B010 - a method, patched for counting
     setattr(_socket.Socket, "_owner_readable", owner_readable)  # noqa: B010
