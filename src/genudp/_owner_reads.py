@@ -484,8 +484,12 @@ def _prepare(mailbox: Mailbox, sockets: Set[Socket]) -> OwnerPoll:
             mailbox.efd = os.eventfd(0, os.EFD_CLOEXEC | os.EFD_NONBLOCK)
         reads = mailbox.reads = OwnerPoll(mailbox)
     mailbox.rescan = False  # cleared before the scan: a change meanwhile sets it again
-    for sock in list(sockets):  # list() of a set: one C call, atomic under the GIL
-        _borrow(sock, reads)
+    try:
+        for sock in list(sockets):  # list() of a set: one C call, atomic under the GIL
+            _borrow(sock, reads)
+    except BaseException:
+        mailbox.rescan = True  # cut short (rule 6): the next wait scans again
+        raise
     return reads
 
 
