@@ -11,6 +11,11 @@ Rules:
   registration per wait costs four epoll_ctl calls and most of a round trip. The registration
   holds an entry in the socket's fd guard, so the fd is not closed (and its number reused)
   while the loop's selector still has it.
+- Interrupts (rule 3; rules 1 and 2 are ``_recvwait``'s): what a loop callback does to wake a
+  waiting task is the C method ``future.cancel`` (:func:`until_poked`), never a genudp
+  function, where a signal handler's exception could land before anyone was woken (asyncio
+  only logs it). Fd readiness callbacks that must be Python (:class:`AioReader`) are
+  level-triggered, so one cut short runs again at the next iteration.
 
 The fenced shortcut. :func:`resolve_now` runs the waiting task's wake-up inside the loop's
 reader callback instead of on the next loop iteration (one ``epoll_wait`` and the loop's
@@ -367,6 +372,15 @@ class AioReader:
         for future in waiters:
             resolve(future)
 
+    def _let_go(self, loop: Any) -> None:
+        # The fd leaves the loop's selector, and the guard entry that kept it open goes.
+        if self.registered:
+            self.registered = False
+            try:
+                loop.remove_reader(self.sock._fd)
+            finally:
+                self.sock._users.pop()
+
     def close(self) -> None:
         """From close(), in any thread, with the socket's lock held (so nothing here may call
         back into the socket: close() itself releases the fd once the guard is empty)."""
@@ -378,12 +392,7 @@ class AioReader:
                 # In the loop's own thread (a task closed it, or its process ended): let go of
                 # the fd now. Deferred, it would wait for a loop iteration that may never come
                 # (run_until_complete returns right after the task that closed it).
-                if self.registered:
-                    self.registered = False
-                    try:
-                        loop.remove_reader(self.sock._fd)
-                    finally:
-                        self.sock._users.pop()
+                self._let_go(loop)
                 waiters, self.waiters = self.waiters, []
                 for future in waiters:
                     resolve(future)
@@ -391,12 +400,7 @@ class AioReader:
                 # Another thread, and the loop is not running (it may never run again: a
                 # loop.close() would then strand the fd). No select is in progress, so the fd
                 # leaves the loop's selector from here; the waiters wake when the loop runs.
-                if self.registered:
-                    self.registered = False
-                    try:
-                        loop.remove_reader(self.sock._fd)
-                    finally:
-                        self.sock._users.pop()
+                self._let_go(loop)
                 if self.waiters:
                     loop.call_soon_threadsafe(self._drop)
             else:

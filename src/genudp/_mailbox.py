@@ -25,6 +25,12 @@ Rules:
   watermark (``throttle``); whoever takes the mailbox down to the low watermark resumes it,
   outside the lock (a socket's lock is always taken before its owner's mailbox's).
 
+Interrupts: a signal handler runs only where CPython checks for it (a function's start, a
+loop's back edge, the return from a C call). ``put_many`` counts, appends (``queue +=``, no
+call) and wakes with no such point before the wake-up's call; a take removes its message as
+its last step and puts it back if an exception lands after; ``_owner_reads`` appends under
+``_lock`` in the same way (its rule 6).
+
 The protocol with ``_owner_reads`` and the hub's lease: they read ``queue`` (its length),
 ``waits`` and ``polling`` without the lock (hints, re-checked under the socket's lock), and
 sleep through :meth:`sleep_begin` / :meth:`sleep_end`.
@@ -97,26 +103,15 @@ class Mailbox:
         self.holding: Socket | None = None
 
     def put(self, message: object) -> None:
-        """Append one message; wake the owner if it sleeps. Never blocks on the owner.
+        """Append one message; wake the owner if it sleeps. Never blocks on the owner."""
+        self.put_many((message,))
 
-        Interrupt-safe (see "Interrupts" above): the append, the count and the wake-up are one
-        stretch with no point where a signal handler could run before the wake-up's call."""
-        with self._lock:
-            if not self._open:
-                return
-            self.appended += 1
-            self.queue += (message,)  # no call: an append that is counted, or neither
-            if self._waiting:
-                self._waiting = False
-                if self._wakers:
-                    self._call_wakers()
-                elif self.polling:
-                    os.eventfd_write(self.efd, 1)
-                else:
-                    self._signal.release()
+    def put_many(self, messages: list[Any] | tuple[Any, ...]) -> None:
+        """Append a batch in order with one lock round trip and at most one wake-up.
 
-    def put_many(self, messages: list[Any]) -> None:
-        """Append a batch in order with one lock round trip and at most one wake-up."""
+        Interrupt-safe (see "Interrupts" above): the count, the append and the wake-up are one
+        stretch with no point where a signal handler could run before the wake-up's call. (The
+        wake-up is written out here, not a method: a call would be such a point.)"""
         count = len(messages)
         with self._lock:
             if not self._open:

@@ -38,6 +38,17 @@ Theory of operation.
    paused, and when it changes owner: a readable socket nobody reads must not stay in a
    level-triggered set, where it would spin.
 
+6. Interrupts (``_recvwait``'s rules 1 and 2, for active mode): the owner's read stores its
+   datagram in the socket's ``_held`` in the same C call that reads it, and
+   ``mailbox.holding`` names the socket meanwhile; one stretch with no call in it (no point
+   where a signal handler can run) then appends the message, moves mode and counters on, and
+   gives the held entry up as its last step (:func:`_commit_held_locked`). A datagram an
+   exception left held goes first at the next wait (:func:`flush_held`) or hub read. Every
+   change of registration and borrowing makes its effect before its record (``_registered``
+   is None while in flux), so an exception between leaves a record that is behind and is made
+   again; a reader that finds a socket it should not read (the hub, :func:`_settle`) puts it
+   right instead of spinning.
+
 Benign races, each noted where it happens: ``mailbox.waits``/``polling`` and
 ``sock._registered``/``_borrower`` are read without a lock as hints, and re-checked under the
 socket's lock before anything changes.
@@ -281,9 +292,7 @@ def owner_readable(sock: Socket, limit: int) -> None:
             except BlockingIOError:
                 return  # the hub read it first (it had the event before the borrow)
             except OSError as exc:
-                if exc.errno is not None:
-                    reason = reason_of_errno(exc.errno)
-                    sock._errors[reason] = sock._errors.get(reason, 0) + 1
+                _count_error(sock, exc)
                 return
             got, source = held[0]
             data = bufs[0][:got]
@@ -319,11 +328,16 @@ def owner_readable(sock: Socket, limit: int) -> None:
             except BlockingIOError:
                 return  # the hub read it first (it had the event before the borrow)
             except OSError as exc:
-                if exc.errno is not None:
-                    reason = reason_of_errno(exc.errno)
-                    sock._errors[reason] = sock._errors.get(reason, 0) + 1
+                _count_error(sock, exc)
                 return
             _commit_held_locked(sock, mailbox)
+
+
+def _count_error(sock: Socket, exc: OSError) -> None:
+    """A pending socket error that a read returned (and so cleared): count it, go on."""
+    if exc.errno is not None:
+        reason = reason_of_errno(exc.errno)
+        sock._errors[reason] = sock._errors.get(reason, 0) + 1
 
 
 def flush_held(mailbox: Mailbox) -> None:
