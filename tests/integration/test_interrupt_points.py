@@ -32,6 +32,16 @@ Tracer = Callable[[FrameType, str, Any], Any]
 CALLS = frozenset(("CALL", "CALL_FUNCTION_EX", "CALL_KW"))
 
 
+def _in_finalizer(frame: FrameType | None) -> bool:
+    """A frame run by the garbage collector (a ``__del__``, and what it calls): where Python
+    only prints what a handler raises, as the storms' handler also leaves be."""
+    while frame is not None:
+        if frame.f_code.co_name == "__del__":
+            return True
+        frame = frame.f_back
+    return False
+
+
 def points_in_genudp(call: Callable[[], object], raise_at: int = 0) -> int:
     """Run ``call`` traced; count the points inside genudp's own frames where a signal handler
     can run (the start of a function, the back edge of a loop, the return from a C call: where
@@ -69,7 +79,7 @@ def points_in_genudp(call: Callable[[], object], raise_at: int = 0) -> int:
     def calls(frame: FrameType, event: str, arg: Any) -> Tracer | None:
         if frame.f_back is not None:
             python_callee.add(frame.f_back)  # the caller resumes after a Python return: no check
-        if not frame.f_code.co_filename.startswith(GENUDP):
+        if not frame.f_code.co_filename.startswith(GENUDP) or _in_finalizer(frame):
             return None
         frame.f_trace_opcodes = True
         point()  # the function's start (RESUME)
