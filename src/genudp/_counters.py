@@ -16,7 +16,10 @@ Who writes what, and why some need no lock (this is the whole protocol):
   and :func:`fold_sent` pops exactly as many entries as it counts, so a send that appends
   meanwhile is left for the next fold, never lost. (This relies on ``deque.append`` and
   ``popleft`` being atomic, which holds with and without the GIL: deque takes its own lock on
-  free-threaded builds.)
+  free-threaded builds.) ``info()`` does not fold: it adds a copy of the log to its copy of
+  the counters, and changes nothing (so a signal handler may call it anywhere: _deferred,
+  rule 3). A fold that finds the lock already held by its own thread (a send from a signal
+  handler that interrupted a fold) leaves the log to the next one.
 
 Pure: no socket, select or threading here. ``info`` is a ``Socket`` method bound from here: it
 takes the socket's own lock to copy what is counted under it, and builds the dict.
@@ -188,10 +191,12 @@ def info(self: Socket) -> SocketInfo:
     during one is retried by Python itself (PEP 475), not counted in eintr_retries.
     """
     with self._lock:
-        fold_sent(self._sent, self._counters)
+        log = tuple(self._sent)  # one C call: a concurrent append is in it or not, whole
         counters = copy_counters(self._counters)
         errors = dict(self._errors)
         direct = list(self._direct_counters.values())
+    counters.sent += len(log)
+    counters.bytes_sent += sum(log)
     return socket_info(
         family=self.family,
         owner=self._owner,
@@ -219,6 +224,9 @@ def record_sent(self: Socket, sent: int) -> None:
 
 
 def fold_sent_locking(self: Socket) -> None:
-    """Fold the send log into the counters, under the socket's lock."""
+    """Fold the send log into the counters, under the socket's lock; not when this thread
+    holds it already (a signal handler's send: see the protocol above)."""
+    if self._lock._is_owned():
+        return
     with self._lock:
         fold_sent(self._sent, self._counters)

@@ -42,6 +42,7 @@ import threading
 import time
 from typing import TYPE_CHECKING, Final, Protocol
 
+from ._deferred import new_lock
 from ._errors import Error, error_from_oserror
 
 if TYPE_CHECKING:
@@ -76,7 +77,7 @@ class Hub:
             self._epoll.close()
             raise
         self._sockets: dict[int, Socket] = {}
-        self._lock = threading.Lock()
+        self._lock = new_lock()
         self._stopping = False
         self.failure: OSError | None = None
         self.ticker: Ticker | None = None
@@ -212,7 +213,7 @@ class Hub:
 
 
 _hub: Hub | None = None
-_hub_lock = threading.Lock()
+_hub_lock = new_lock()
 
 
 def hub() -> Hub:
@@ -237,6 +238,12 @@ def hub() -> Hub:
         return _hub
 
 
+def held_here() -> bool:
+    """Whether this thread holds the hub's lock (or the one that starts it): _deferred, rule 1."""
+    current = _hub
+    return _hub_lock._is_owned() or (current is not None and current._lock._is_owned())
+
+
 def current_hub() -> Hub | None:
     """The hub if one was started, without starting one."""
     return _hub
@@ -247,7 +254,7 @@ def _forget_hub_in_child() -> None:
     # them (the parent's stay open) and start a new hub on first use.
     global _hub, _hub_lock
     old, _hub = _hub, None
-    _hub_lock = threading.Lock()
+    _hub_lock = new_lock()
     if old is not None:
         with contextlib.suppress(OSError):
             old._epoll.close()

@@ -47,6 +47,8 @@ from collections import deque
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
+from ._deferred import defer, new_lock
+
 if TYPE_CHECKING:
     from ._socket import Socket
 
@@ -59,6 +61,7 @@ class Mailbox:
     __slots__ = (
         "_lock",
         "_open",
+        "_parked",
         "_resume_at",
         "_signal",
         "_throttled",
@@ -75,12 +78,14 @@ class Mailbox:
     )
 
     def __init__(self) -> None:
-        self._lock = threading.Lock()
+        self._lock = new_lock()
         self.queue: deque[Any] = deque()
         self._signal = threading.Lock()
         self._signal.acquire()
         self._waiting = False
         self._open = True
+        # Messages a signal handler sent while this thread held the lock (_deferred, rule 2).
+        self._parked: list[Any] = []
         self.appended = 0  # messages ever appended: where scans and waits stand (see above)
         # Asyncio tasks of this process waiting on the mailbox: called (under the lock) instead
         # of releasing the semaphore. Several tasks of one process may wait at once.
@@ -111,11 +116,26 @@ class Mailbox:
 
         Interrupt-safe (see "Interrupts" above): the count, the append and the wake-up are one
         stretch with no point where a signal handler could run before the wake-up's call. (The
-        wake-up is written out here, not a method: a call would be such a point.)"""
+        wake-up is written out here, not a method: a call would be such a point.)
+
+        Called while this thread holds the lock (a signal handler's send, or a message's own
+        ``__eq__`` run by ``extract``), it parks the messages instead: they go in first at the
+        next put, or from a helper thread once the lock is free (_deferred, rule 2)."""
         count = len(messages)
-        with self._lock:
+        lock = self._lock
+        if lock._is_owned():
+            self._parked += messages
+            defer(self._unpark)
+            return
+        with lock:
             if not self._open:
                 return
+            parked = self._parked
+            if parked:
+                early = len(parked)  # the one call, before anything changes
+                self._parked = []
+                self.queue += parked
+                self.appended += early
             self.appended += count
             self.queue += messages
             if self._waiting:
@@ -126,6 +146,14 @@ class Mailbox:
                     os.eventfd_write(self.efd, 1)
                 else:
                     self._signal.release()
+
+    def _unpark(self) -> None:
+        if self._parked:
+            self.put_many(())
+
+    def held_here(self) -> bool:
+        """Whether this thread holds the lock: a signal handler interrupted it (_deferred)."""
+        return self._lock._is_owned()
 
     def _call_wakers(self) -> None:
         # Each waker is Python code (asyncio's): an exception can land inside one before it
@@ -156,9 +184,10 @@ class Mailbox:
         """In a forked child (``_process._forget_parent``): this mailbox is the parent's. Drop
         its messages, refuse new ones, and close the child's copies of its eventfd and epoll
         set, without a lock (one a parent thread held at the fork would never be released)."""
-        self._lock = threading.Lock()
+        self._lock = new_lock()
         self._open = False
         self.queue.clear()
+        self._parked = []
         self._wakers = []
         self._throttled = []
         reads, self.reads = self.reads, None

@@ -64,12 +64,12 @@ import contextlib
 import logging
 import os
 import select
-import threading
 import time
 from itertools import starmap
 from typing import TYPE_CHECKING, Any, Final
 
 from . import _hub
+from ._deferred import new_lock
 from ._errors import Error, error_from_oserror, reason_of_errno
 from ._libc import MSG_TRUNC, buffer, credentials, recv_credentials
 from ._messages import make_udp, make_udp_anc, udp_passive
@@ -86,6 +86,7 @@ __all__ = (
     "Lease",
     "OwnerPoll",
     "give_back_locked",
+    "hub_failed",
     "hub_readable",
     "flush_held",
     "owner_readable",
@@ -120,7 +121,7 @@ def _after_fork_in_child() -> None:
     global _fork_gen, _lease, _lease_lock
     _fork_gen += 1
     _lease = None
-    _lease_lock = threading.Lock()
+    _lease_lock = new_lock()
 
 
 # -- the hub's registration ------------------------------------------------------------------
@@ -180,6 +181,13 @@ def give_back_locked(sock: Socket) -> None:
             hub.arm(sock._fd, True)
     reads.remove(sock._fd)
     sock._borrower = None
+
+
+def hub_failed(sock: Socket, exc: BaseException) -> None:
+    """The hub could not read ``sock``: count the reason among its errors."""
+    with sock._lock:
+        reason = getattr(exc, "reason", None) or type(exc).__name__
+        sock._errors[reason] = sock._errors.get(reason, 0) + 1
 
 
 def hub_readable(sock: Socket) -> None:
@@ -412,7 +420,7 @@ class OwnerPoll:
     def __init__(self, mailbox: Mailbox) -> None:
         self.mailbox = mailbox
         self.gen = _fork_gen
-        self._lock = threading.Lock()
+        self._lock = new_lock()
         self._closed = False
         self.probe = 0
         self.fds: dict[int, Socket] = {}
@@ -430,6 +438,10 @@ class OwnerPoll:
                 self.epoll.modify(fd, select.EPOLLIN)
             self.fds[fd] = sock
             return True
+
+    def held_here(self) -> bool:
+        """Whether this thread holds this set's lock (_deferred, rule 1)."""
+        return self._lock._is_owned()
 
     def remove(self, fd: int) -> None:
         with self._lock:
@@ -639,7 +651,7 @@ class Lease:
 
 
 _lease: Lease | None = None
-_lease_lock = threading.Lock()
+_lease_lock = new_lock()
 
 
 def lease() -> Lease:

@@ -34,6 +34,7 @@ import weakref
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, Final
 
+from ._deferred import new_lock
 from ._errors import Error, Timeout
 from ._mailbox import Mailbox
 from ._mailbox import resume as _resume_paused
@@ -101,7 +102,7 @@ class Pid:
         self._id = next(_ids)
         self.name = name
         self._mailbox = Mailbox()
-        self._lock = threading.Lock()
+        self._lock = new_lock()
         self._alive = True
         self._done = threading.Event()
         self._reason: object = None
@@ -174,6 +175,10 @@ class Pid:
         self._mailbox.rescan = True  # the owner borrows it at its next wait (_owner_reads)
         return True
 
+    def _held_here(self) -> bool:
+        # Whether this thread holds this process's lock or its mailbox's (_deferred, rule 1).
+        return self._lock._is_owned() or self._mailbox.held_here()
+
     def _drop_socket(self, sock: Socket) -> None:
         with self._lock:
             self._sockets.discard(sock)
@@ -223,7 +228,7 @@ def _forget_parent() -> None:
         finalizer.detach()
     _thread_exits.clear()
     for pid in list(_every_pid):
-        pid._lock = threading.Lock()
+        pid._lock = new_lock()
         pid._alive = False
         pid._reason = "forked"
         pid._sockets = set()

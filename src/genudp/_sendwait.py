@@ -132,6 +132,13 @@ def send_slow(self: Socket, data: Bytes, dest: Any, timeout: float | Unset | Non
             c.seconds += time.monotonic() - direct
 
 
+def count_eintr(self: Socket) -> None:
+    """A wait a signal interrupted is resumed: count it (unless the socket closed meanwhile)."""
+    with self._lock:
+        self._counters.eintr_retries += 1
+    self._check_waiting()
+
+
 def send_now(self: Socket, data: Bytes, dest: Any) -> int:
     """One non-blocking attempt (BlockingIOError: full)."""
     return self._sock.send(data, _DONTWAIT) if dest is None else self._sock.sendto(data, _DONTWAIT, dest)

@@ -59,12 +59,11 @@ import ctypes
 import mmap
 import os
 import socket as _socket_mod
-import threading
 import weakref
 from collections import deque
 from typing import Any, Final
 
-from . import _aio_io, _counters, _owner_reads, _process, _recvwait, _sendwait, _sockopts
+from . import _aio_io, _counters, _hub, _owner_reads, _process, _recvwait, _sendwait, _sockopts
 from ._address import Family, format_address, format_local
 from ._counters import (
     FOLD_AT,
@@ -72,6 +71,7 @@ from ._counters import (
     RecvCounters,
     SocketCounters,
 )
+from ._deferred import defer, new_lock
 from ._errors import Error, error_from_oserror
 from ._libc import Bytes
 from ._options import Mode, check_timeout
@@ -147,7 +147,7 @@ class Socket:
         self._sock: _socket_mod.socket = sock
         self._fd: int = sock.fileno()
         self.family: Family = family
-        self._lock: threading.Lock = threading.Lock()
+        self._lock = new_lock()
         self._state: int = _OPEN
         self._users: list[None] = []  # the fd guard (see the module's essay)
         self._aio: _aio_io.AioReader | None = None  # the event loop that watches it for arecv
@@ -310,6 +310,7 @@ class Socket:
     _send_wait = _sendwait.send_wait
     _wait_limit = _sendwait.wait_limit
     _send_failure = _sendwait.send_failure
+    _count_eintr = _sendwait.count_eintr
     _resolve_dest = _sendwait.resolve_dest
     _sleep = _sendwait.sleep
     _set_slice_locked = _sendwait.set_slice_locked
@@ -406,11 +407,7 @@ class Socket:
         self._update_registration_locked()
 
     _resume_reading = _owner_reads.resume_reading
-
-    def _hub_failed(self, exc: BaseException) -> None:
-        with self._lock:
-            reason = getattr(exc, "reason", None) or type(exc).__name__
-            self._errors[reason] = self._errors.get(reason, 0) + 1
+    _hub_failed = _owner_reads.hub_failed
 
     # -- options, connect, ownership --------------------------------------------------------------
 
@@ -427,7 +424,13 @@ class Socket:
 
         Every thread blocked in ``send`` or ``recv`` on it wakes at once with reason "closed"
         (nothing sent or taken). A file genudp bound is unlinked if it is still that file.
+
+        From a signal handler that interrupted genudp's own code while it held a lock the close
+        needs, a helper thread makes the close as soon as that code lets go (_deferred, rule 1).
         """
+        if _close_would_wait_on_itself(self):
+            defer(self.close)
+            return
         with self._lock:
             if self._state == _CLOSED:
                 return
@@ -494,16 +497,23 @@ class Socket:
         if self._state:
             raise Error("closed", "the socket was closed while waiting")
 
-    def _count_eintr(self) -> None:
-        with self._lock:
-            self._counters.eintr_retries += 1
-        self._check_waiting()
-
     def _eventfd(self) -> int:
         with self._lock:
             if self._efd is None:
                 self._efd = os.eventfd(0, os.EFD_CLOEXEC | os.EFD_NONBLOCK)
             return self._efd
+
+
+def _close_would_wait_on_itself(sock: Socket) -> bool:
+    """Whether this thread holds a lock that close() takes: a signal handler interrupted genudp's
+    own code (_deferred, rule 1)."""
+    borrower = sock._borrower
+    return (
+        sock._lock._is_owned()
+        or sock._owner._held_here()
+        or _hub.held_here()
+        or (borrower is not None and borrower.held_here())
+    )
 
 
 def _unlink_bound(bound: tuple[str, int, int] | None) -> None:
@@ -530,7 +540,7 @@ def _forget_parent() -> None:
     would reach the parent's socket too), without unlinking the parent's file, and without a
     lock (one a parent thread held at the fork would never be released: each is replaced)."""
     for sock in list(_every_socket):
-        sock._lock = threading.Lock()
+        sock._lock = new_lock()
         sock._users = []
         sock._aio = None
         sock._registered = False

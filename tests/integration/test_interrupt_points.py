@@ -42,10 +42,11 @@ def _in_finalizer(frame: FrameType | None) -> bool:
     return False
 
 
-def points_in_genudp(call: Callable[[], object], raise_at: int = 0) -> int:
+def points_in_genudp(call: Callable[[], object], raise_at: int = 0, handler: Callable[[], object] | None = None) -> int:
     """Run ``call`` traced; count the points inside genudp's own frames where a signal handler
     can run (the start of a function, the back edge of a loop, the return from a C call: where
-    CPython's eval breaker is checked), and raise Boom at the ``raise_at``-th (0: never).
+    CPython's eval breaker is checked), and at the ``raise_at``-th (0: never) raise Boom, or run
+    ``handler`` there as a signal handler would run (its own calls are not traced).
     Returns how many there were.
 
     Not line events: those fall between any two statements, including inside a ``with``
@@ -60,6 +61,9 @@ def points_in_genudp(call: Callable[[], object], raise_at: int = 0) -> int:
         nonlocal count
         count += 1
         if count == raise_at:
+            if handler is not None:
+                handler()
+                return
             raise Boom
 
     def local(frame: FrameType, event: str, arg: Any) -> Tracer | None:
