@@ -54,8 +54,10 @@ with nobody bound to it.
 
 from __future__ import annotations
 
+import atexit
 import contextlib
 import ctypes
+import logging
 import mmap
 import os
 import socket as _socket_mod
@@ -530,7 +532,10 @@ def _unlink_bound(bound: tuple[str, int, int] | None) -> None:
         pass
 
 
-#: Every Socket of this OS process: what a forked child must disown (_forget_parent).
+_log = logging.getLogger("genudp")
+
+#: Every Socket of this OS process: what a forked child must disown (_forget_parent), and what
+#: interpreter exit closes (_close_all_at_exit).
 _every_socket: weakref.WeakSet[Socket] = weakref.WeakSet()
 
 
@@ -556,7 +561,19 @@ def _forget_parent() -> None:
                 sock._efd = None
 
 
+def _close_all_at_exit() -> None:
+    """Interpreter exit closes every socket still open, whoever owns it: a spawned process's
+    thread is a daemon, which exit stops without unwinding, and a task process may never end.
+    So a file genudp bound is unlinked (if still that file) and the program can run again."""
+    for sock in list(_every_socket):
+        try:
+            sock.close()
+        except Exception:  # pragma: no cover - one socket must not keep the others open
+            _log.exception("genudp: closing %r at exit", sock)
+
+
 os.register_at_fork(after_in_child=_forget_parent)
+atexit.register(_close_all_at_exit)
 
 
 def _local_source(source: Any) -> tuple[Any, int]:
