@@ -24,13 +24,18 @@ if not getattr(_sys, "_is_gil_enabled", lambda: True)():  # pragma: no cover - n
 from ._address import Address, Family, InetAddress, LocalAddress, format_address, parse_address
 from ._errors import Error, Timeout
 from ._messages import Down, Udp, UdpAnc, UdpPassive
-from ._open import open
+from ._open import open as open  # re-exported, though not in __all__ (below)
 from ._options import Active
 from ._process import Pid, Ref, demonitor, flush, monitor, receive, send, spawn
 from ._process import current as self
 from ._socket import Socket
 
 __version__ = "0.1.0"
+
+# Tracebacks, reprs and pickles name the public module, not the underscore one that defines it.
+for _public in (Error, Timeout, Socket, Pid, Ref, Udp, UdpAnc, UdpPassive, Down):
+    _public.__module__ = __name__
+del _public
 
 
 def __getattr__(name: str) -> object:
@@ -61,7 +66,7 @@ __all__ = (
     "flush",
     "format_address",
     "monitor",
-    "open",
+    # not "open": ``from genudp import *`` must not shadow the built-in (``genudp.open`` it is)
     "parse_address",
     "receive",
     "self",

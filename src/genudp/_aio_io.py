@@ -1,6 +1,7 @@
 """asyncio plumbing: ``asend`` and ``arecv``, and how a socket waits in an event loop.
 
 Rules:
+
 - A task never blocks its loop. Every attempt is a non-blocking syscall made by the task
   itself; a wait is a future resolved by the loop (``add_reader``/``add_writer``).
 - Cancelled while waiting, ``asend`` sent nothing and ``arecv`` took nothing.

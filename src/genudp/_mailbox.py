@@ -1,6 +1,7 @@
 """A process's mailbox: a save queue that any thread appends to and only its owner takes from.
 
 Rules:
+
 - ``put`` appends and never blocks on the owner; a closed mailbox (its process ended) drops
   what it is given, as Erlang does.
 - Only the owning process takes messages out; other threads only append.
@@ -15,12 +16,14 @@ Rules:
 - A message is removed by identity, not by the index it was seen at: ``match`` runs without the
   lock and may itself call ``receive`` (or another task may run), which moves the rest.
 - A waiting owner sleeps in one of three ways, and ``put`` wakes whichever it is:
+
   - a thread: on ``signal``, a lock used as a semaphore, with a "someone waits" flag so that
     ``put`` pays for a wake-up only when there is a sleeper (``threading.Condition`` costs ~2x:
     pure Python, and it allocates a lock per wait);
   - a thread that owns active sockets: in ``epoll_wait`` on its sockets and on ``efd``, an
     eventfd that ``put`` writes while ``polling`` is set (see ``_owner_reads``);
   - asyncio tasks: ``wakers``, callbacks that ``put`` calls under the lock.
+
 - Flow control: the hub pauses a socket whose owner's mailbox reached the socket's high
   watermark (``throttle``); whoever takes the mailbox down to the low watermark resumes it,
   outside the lock (a socket's lock is always taken before its owner's mailbox's).

@@ -6,6 +6,7 @@ first time it calls ``genudp.self()`` (or anything that needs its process), and 
 when the thread ends.
 
 Rules:
+
 - ``send`` appends and never blocks; a message to an ended process is dropped, as in Erlang.
 - ``receive(match)`` takes the oldest message ``match`` accepts (the mailbox's save queue).
   A thread process that owns active sockets reads them itself while it waits

@@ -2,6 +2,7 @@
 loop), and how a datagram taken from the kernel is kept until the caller has it.
 
 Rules:
+
 - A datagram is taken from the kernel exactly once and returned exactly once; a ``recv`` that
   raises took nothing (or left what it took for the next call, below). Only the owner reads, so
   the counters need no lock.

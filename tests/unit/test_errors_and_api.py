@@ -30,7 +30,6 @@ def test_public_api_is_pinned() -> None:
         "flush",
         "format_address",
         "monitor",
-        "open",
         "parse_address",
         "receive",
         "self",
@@ -40,6 +39,27 @@ def test_public_api_is_pinned() -> None:
     )
     for name in genudp.__all__:
         assert hasattr(genudp, name), name
+    assert callable(genudp.open)
+
+
+def test_a_star_import_shadows_no_builtin() -> None:
+    namespace: dict[str, object] = {}
+    exec("from genudp import *", namespace)
+    shadowed = sorted(set(namespace) & set(dir(__builtins__)) - {"__builtins__"})
+    assert shadowed == [], f"from genudp import * shadows {shadowed}"
+
+
+def test_public_classes_name_the_public_module() -> None:
+    for cls in (genudp.Error, genudp.Timeout, genudp.Socket, genudp.Pid, genudp.Ref, genudp.Udp, genudp.Down):
+        assert cls.__module__ == "genudp", cls
+    import traceback
+
+    try:
+        raise genudp.Timeout("slow")
+    except genudp.Timeout as exc:
+        printed = "".join(traceback.format_exception_only(exc))
+    assert printed.startswith("genudp.Timeout: timeout: slow"), printed
+    assert type(pickle.loads(pickle.dumps(genudp.Error("eagain", "full")))) is genudp.Error
 
 
 def test_error_is_an_oserror_with_reason_and_errno() -> None:
