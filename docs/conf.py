@@ -7,11 +7,11 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
 
-import genudp  # noqa: E402
+import genudp
 
 project = "genudp"
 author = "the genudp authors"
-copyright = "2026, the genudp authors"  # noqa: A001
+copyright = "2026, the genudp authors"
 release = version = genudp.__version__
 
 extensions = ["myst_parser", "sphinx.ext.autodoc", "sphinx.ext.napoleon", "sphinx.ext.intersphinx"]
