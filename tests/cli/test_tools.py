@@ -103,7 +103,8 @@ def test_doctor_json(capsys: pytest.CaptureFixture[str]) -> None:
     report = json.loads(capsys.readouterr().out)
     names = [f["name"] for f in report["findings"]]
     assert names[0] == "net.unix.max_dgram_qlen"
-    assert report["findings"][0]["value"] == str(qlen())
+    assert report["findings"][0]["value"] == qlen()  # a number, its unit apart
+    assert report["findings"][0]["unit"] == "datagrams"
     assert report["attention"] == (status == 1)
 
 

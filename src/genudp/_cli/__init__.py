@@ -8,7 +8,9 @@ from __future__ import annotations
 
 import argparse
 import os
+import signal
 import sys
+import threading
 from collections.abc import Sequence
 
 __all__ = ("main",)
@@ -45,9 +47,18 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """Run the command line; returns the exit status."""
+    """Run the command line; returns the exit status.
+
+    Ctrl-C, SIGTERM and SIGHUP end any command with one line and the usual status (130, 143,
+    129), never a traceback; ``listen`` takes them as its normal stop (status 0)."""
     parser = _parser()
-    args = parser.parse_args(sys.argv[1:] if argv is None else list(argv))
+    args, extra = parser.parse_known_args(sys.argv[1:] if argv is None else list(argv))
+    if extra:
+        # Options anywhere on the line: what follows an option is more MESSAGEs for send.
+        if args.command == "send" and not any(e.startswith("-") and e != "-" for e in extra):
+            args.messages += extra
+        else:
+            parser.error(f"unrecognized arguments: {' '.join(extra)}")
     if args.version:
         from genudp import __version__
 
@@ -56,6 +67,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.command is None:
         parser.print_help()
         return 0
+    from ._term import Stop, raise_stop
+
+    previous = {}
+    if threading.current_thread() is threading.main_thread():
+        for signum in (signal.SIGTERM, signal.SIGHUP):
+            previous[signum] = signal.signal(signum, raise_stop)
     try:
         result: int = args.run(args)
         sys.stdout.flush()
@@ -65,4 +82,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         os.dup2(devnull, sys.stdout.fileno())
         os.close(devnull)
         return 141
+    except KeyboardInterrupt:
+        print(f"\ngenudp {args.command}: interrupted", file=sys.stderr)
+        return 128 + signal.SIGINT
+    except Stop as stop:
+        print(f"genudp {args.command}: stopped by {signal.Signals(stop.signum).name}", file=sys.stderr)
+        return 128 + stop.signum
+    finally:
+        for signum, handler in previous.items():
+            signal.signal(signum, handler)
     return result

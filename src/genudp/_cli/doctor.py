@@ -24,7 +24,7 @@ examples:
   genudp doctor                       what limits datagram IPC here
   genudp doctor --json                the same, for machines
   genudp doctor --check /run/app.sock probe a live receiver (asks first)
-  genudp doctor --check @metrics --yes
+  genudp doctor --check @metrics --yes --all   the probe and the machine
 exit status: 0 nothing needs attention, 1 something does, 2 usage error
 """
 
@@ -41,6 +41,7 @@ def add_parser(sub: Any) -> None:
     p.add_argument("--json", action="store_true", help="print JSON")
     p.add_argument("--check", metavar="ADDRESS", help="probe a live receiver at ADDRESS (sends datagrams)")
     p.add_argument("--yes", action="store_true", help="do not ask before sending probe datagrams")
+    p.add_argument("--all", action="store_true", help="with --check: the machine's limits too")
     p.set_defaults(run=run_doctor)
 
 
@@ -49,10 +50,11 @@ class Finding:
     """One thing the doctor looked at."""
 
     name: str
-    value: str
+    value: int | str | None  # a number where there is one (its unit apart), else a word
     meaning: str
     attention: bool = False
-    advice: str = ""
+    advice: str = ""  # only where attention is needed
+    unit: str = ""
 
 
 def _read_sysctl(name: str) -> int | None:
@@ -72,46 +74,41 @@ def diagnose() -> list[Finding]:
     out: list[Finding] = []
     qlen = _read_sysctl("net.unix.max_dgram_qlen")
     if qlen is None:
-        out.append(Finding("net.unix.max_dgram_qlen", "unreadable", "cannot read /proc/sys/net/unix"))
+        out.append(Finding("net.unix.max_dgram_qlen", None, "cannot read /proc/sys/net/unix"))
     else:
         out.append(
             Finding(
                 "net.unix.max_dgram_qlen",
-                str(qlen),
+                qlen,
                 f"a Unix-domain receiver holds {qlen + 1} datagrams; then senders block or get "
                 "EAGAIN. Applies to receivers created after a change, per network namespace.",
+                unit="datagrams",
                 attention=qlen < 64,
                 advice=_sysctl_advice("net.unix.max_dgram_qlen", 512) + "\nthen restart the receivers"
                 if qlen < 64
                 else "",
             )
         )
-    for name, role, suggested in (
-        ("net.core.rmem_default", "receive buffer a new socket gets", 1 << 20),
-        ("net.core.rmem_max", "largest receive buffer (recbuf) a process may ask for", 8 << 20),
-        ("net.core.wmem_default", "send buffer a new socket gets; bounds a local datagram", 1 << 20),
-        ("net.core.wmem_max", "largest send buffer (sndbuf) a process may ask for", 8 << 20),
+    for name, role in (
+        ("net.core.rmem_default", "receive buffer a new socket gets"),
+        ("net.core.rmem_max", "largest receive buffer (recbuf) a process may ask for"),
+        ("net.core.wmem_default", "send buffer a new socket gets; bounds a local datagram"),
+        ("net.core.wmem_max", "largest send buffer (sndbuf) a process may ask for"),
     ):
         value = _read_sysctl(name)
         meaning = role + (": UDP bursts beyond it are dropped" if name.startswith("net.core.rmem") else "")
-        change = value is None or value < suggested
-        out.append(
-            Finding(
-                name,
-                "unreadable" if value is None else f"{value} bytes",
-                meaning,
-                attention=False,
-                advice=_sysctl_advice(name, suggested) if change else f"fine; to change it: sysctl -w {name}=N",
-            )
-        )
+        # Informational: the defaults serve most programs, and a program asks for more itself
+        # (recbuf=, sndbuf=) up to the maximum. Advice is for what needs attention only.
+        out.append(Finding(name, value, meaning, unit="bytes" if value is not None else ""))
     soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
     out.append(
         Finding(
             "open files (RLIMIT_NOFILE)",
-            f"{soft} (hard {hard})",
-            "each socket is one file descriptor; a waiting local send uses one more",
+            soft,
+            f"each socket is one file descriptor; a waiting local send uses one more (hard limit {hard})",
             attention=soft < 1024,
             advice="raise it: ulimit -n 65536, or LimitNOFILE= in the service unit" if soft < 1024 else "",
+            unit="files",
         )
     )
     out.append(_probe_ipv6())
@@ -162,6 +159,11 @@ class Probe:
     bound: bool
     accepted: int | None
     detail: str
+    healthy: bool = False  # bound, and took the probe (or drained within it)
+
+
+#: How long --check waits for a full receiver to make room before it calls it stuck.
+_DRAIN_WAIT = 1.0
 
 
 def probe(family: Family, address: Address, limit: int = 4096) -> Probe:
@@ -188,13 +190,23 @@ def probe(family: Family, address: Address, limit: int = 4096) -> Probe:
                         return Probe(shown, exists, False, None, f"nothing is bound there ({exc.reason})")
                     return Probe(shown, exists, accepted > 0, accepted, f"send failed: {exc}")
                 accepted += 1
+            if accepted == 0:
+                # Full before the probe began: is anyone reading? Wait a moment for room.
+                try:
+                    s.send(b"genudp-doctor probe", address, timeout=_DRAIN_WAIT)
+                except Error as exc:
+                    detail = (
+                        f"its queue is full and did not drain within {_DRAIN_WAIT:g} s ({exc.reason}): is it reading?"
+                    )
+                    return Probe(shown, exists, True, 0, detail)
+                return Probe(shown, exists, True, 1, "its queue was full, and drained within the probe", True)
         full = accepted < limit
         detail = (
             f"accepted {accepted} datagram(s) before its queue was full"
             if full
             else f"accepted {limit} datagrams without filling up (stopped there)"
         )
-        return Probe(shown, exists, True, accepted, detail)
+        return Probe(shown, exists, True, accepted, detail, True)
     assert isinstance(address, tuple)
     with genudp.open(family=family, active=False) as s:
         s.connect(address)
@@ -206,11 +218,11 @@ def probe(family: Family, address: Address, limit: int = 4096) -> Probe:
                 return Probe(shown, None, False, None, "refused (ICMP port unreachable): nothing is bound")
             if exc.reason != "timeout":
                 return Probe(shown, None, False, None, f"error: {exc}")
-        return Probe(shown, None, True, None, "no refusal came back; UDP cannot confirm more than that")
+        return Probe(shown, None, True, None, "no refusal came back; UDP cannot confirm more than that", True)
 
 
 def run_doctor(args: argparse.Namespace) -> int:
-    findings = diagnose()
+    findings = diagnose() if args.check is None or args.all else []
     checked: Probe | None = None
     if args.check is not None:
         parsed = parse("doctor", args.check)
@@ -226,7 +238,7 @@ def run_doctor(args: argparse.Namespace) -> int:
                 print("not checked", file=sys.stderr)
                 return 2
         checked = probe(*parsed)
-    attention = any(f.attention for f in findings) or (checked is not None and not checked.bound)
+    attention = any(f.attention for f in findings) or (checked is not None and not checked.healthy)
     if args.json:
         json.dump(
             {
@@ -246,18 +258,19 @@ def run_doctor(args: argparse.Namespace) -> int:
 def _print_findings(findings: list[Finding], checked: Probe | None, out: TextIO) -> None:
     for f in findings:
         mark = paint("!!", "33;1", out) if f.attention else paint("ok", "32", out)
-        out.write(f"{mark} {f.name}: {f.value}\n")
+        value = "unreadable" if f.value is None else f"{f.value} {f.unit}".strip()
+        out.write(f"{mark} {f.name}: {value}\n")
         for line in wrap(f.meaning, 80, "   "):
             out.write(line + "\n")
-        if f.advice:
+        if f.advice and f.attention:
             for line in f.advice.splitlines():
                 out.write(f"   > {line}\n")
     if checked is not None:
-        mark = paint("ok", "32", out) if checked.bound else paint("!!", "33;1", out)
+        mark = paint("ok", "32", out) if checked.healthy else paint("!!", "33;1", out)
         out.write(f"{mark} receiver at {checked.address}\n")
         for line in wrap(checked.detail, 80, "   "):
             out.write(line + "\n")
     needs = [f.name for f in findings if f.attention]
-    if checked is not None and not checked.bound:
+    if checked is not None and not checked.healthy:
         needs.append(f"receiver at {checked.address}")
     out.write("\n" + ("needs attention: " + ", ".join(needs) if needs else "nothing needs attention") + "\n")

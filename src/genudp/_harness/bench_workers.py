@@ -30,6 +30,8 @@ from typing import Any
 
 import genudp
 
+from . import as_child
+
 _BUF = 65536
 
 
@@ -505,6 +507,7 @@ for _count in (100, 1_000, 10_000):
 
 def main(argv: list[str]) -> int:
     global _chunks
+    as_child()
     if "--chunks" in argv:
         at = argv.index("--chunks")
         _chunks = int(argv[at + 1])

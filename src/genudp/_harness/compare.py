@@ -33,6 +33,7 @@ from typing import Any, Final
 import genudp
 from genudp import Error
 
+from . import as_child
 from .scenario import Config, Receiver, payload
 
 __all__ = ("PeerResult", "run_peers", "PEERS")
@@ -230,6 +231,7 @@ def _asyncio_peer(path: str, count: int, size: int) -> None:
 
 
 def main(argv: list[str]) -> int:
+    as_child()
     peer, path, count, size = argv[0], argv[1], int(argv[2]), int(argv[3])
     if peer == "genudp":
         _genudp_peer(path, count, size)

@@ -43,6 +43,8 @@ from typing import Any
 import genudp
 from genudp import Error
 
+from . import as_child
+
 __all__ = ("Config", "Receiver", "Result", "SenderResult", "max_dgram_qlen", "payload", "run")
 
 _STOP = b"STOP"
@@ -584,6 +586,7 @@ def _sender_process_main(spec_text: str) -> int:
 
 
 def main(argv: list[str]) -> int:
+    as_child()
     if argv and argv[0] == "receive":
         return _receiver_main(argv[1], float(argv[2]), int(argv[3]), int(argv[4]))
     if argv and argv[0] == "send":
