@@ -1,11 +1,12 @@
 """What ``reuseport`` and several OS processes buy a CPU-bound UDP service (docs/howto/reuseport.md).
 
-    python benchmarks/reuseport.py [--seconds S] [--runs R] [--work-us U] [--max-workers W]
+    python benchmarks/reuseport.py [--seconds S] [--runs R] [--work-us U] [--rate D] [--max-workers W]
 
 Workers (1, then 2, ... up to W, interleaved run by run) bind one port with ``reuseport=True``
 and spend about U microseconds of Python on each datagram. A load generator in a process of its
-own sends from 64 source sockets as fast as it can for S seconds (UDP: what the workers cannot
-take, the kernel drops). The figure is the datagrams the workers handled per second, and its
+own sends from 64 source sockets at a paced rate (--rate, more than the workers can take, so that
+the generator itself leaves them the cores) for S seconds (UDP: what the workers cannot take, the
+kernel drops). The figure is the datagrams the workers handled per second, and its
 ratio to one worker's in the same run. These machines are noisy: compare ratios, not rates.
 """
 
@@ -43,15 +44,20 @@ while True:
 
 GENERATOR = """
 import socket, sys, time
-port, seconds = int(sys.argv[1]), float(sys.argv[2])
+port, seconds, rate = int(sys.argv[1]), float(sys.argv[2]), float(sys.argv[3])
 socks = [socket.socket(socket.AF_INET, socket.SOCK_DGRAM) for _ in range(64)]
 for s in socks: s.setblocking(False)
 dest = ("127.0.0.1", port)
-end = time.monotonic() + seconds
-while time.monotonic() < end:
-    for s in socks:
-        try: s.sendto(b"x" * 64, dest)
+start = time.monotonic()
+end = start + seconds
+sent = 0
+while (now := time.monotonic()) < end:
+    due = int((now - start) * rate)  # paced: the generator leaves the workers their cores
+    while sent < due:
+        try: socks[sent % 64].sendto(b"x" * 64, dest)
         except BlockingIOError: pass
+        sent += 1
+    time.sleep(0.001)
 """
 
 
@@ -63,10 +69,10 @@ def start_worker(port: int, work_us: float) -> tuple[subprocess.Popen[str], int]
     return worker, int(worker.stdout.readline())
 
 
-def one_run(workers: int, seconds: float, work_us: float) -> float:
+def one_run(workers: int, seconds: float, work_us: float, rate: float) -> float:
     first, port = start_worker(0, work_us)
     procs = [first] + [start_worker(port, work_us)[0] for _ in range(workers - 1)]
-    generator = subprocess.Popen([sys.executable, "-c", GENERATOR, str(port), str(seconds)])
+    generator = subprocess.Popen([sys.executable, "-c", GENERATOR, str(port), str(seconds), str(rate)])
     started = time.monotonic()
     generator.wait(seconds + 30)
     elapsed = time.monotonic() - started
@@ -83,6 +89,7 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=3.0)
     parser.add_argument("--runs", type=int, default=3)
     parser.add_argument("--work-us", type=float, default=50.0)
+    parser.add_argument("--rate", type=float, default=50_000, help="datagrams/s the generator offers (paced)")
     parser.add_argument("--max-workers", type=int, default=min(4, os.cpu_count() or 2))
     args = parser.parse_args()
     counts = range(1, args.max_workers + 1)
@@ -90,10 +97,13 @@ def main() -> None:
     ratios: dict[int, list[float]] = {n: [] for n in counts}
     for _run in range(args.runs):
         for n in counts:
-            rates[n].append(one_run(n, args.seconds, args.work_us))
+            rates[n].append(one_run(n, args.seconds, args.work_us, args.rate))
         for n in counts:
             ratios[n].append(rates[n][-1] / rates[1][-1])
-    print(f"{os.cpu_count()} cores, {args.work_us:g} us of Python per datagram, {args.runs} runs of {args.seconds:g} s")
+    print(
+        f"{os.cpu_count()} cores, {args.work_us:g} us of Python per datagram, {args.rate:,.0f} datagrams/s offered, "
+        f"{args.runs} runs of {args.seconds:g} s"
+    )
     for n in counts:
         r = ratios[n]
         print(
