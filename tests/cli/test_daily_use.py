@@ -14,6 +14,7 @@ import signal
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -24,6 +25,8 @@ from tests.blocking import BLOCKING_WCHANS
 from tests.cli.test_tools import genudp_argv, need_socat
 
 TIMEOUT = 60
+#: A host name with only an IPv6 address (.ci/run adds it to /etc/hosts).
+IP6_ONLY = "genudp-ip6-only"
 
 
 def need(tool: str, package: str) -> str:
@@ -70,7 +73,7 @@ def listeners() -> Iterator[list[Listener]]:
     for listener in made:
         if listener.proc.poll() is None:
             listener.proc.kill()
-            listener.proc.communicate(timeout=TIMEOUT)
+        listener.proc.communicate(timeout=TIMEOUT)  # and its pipes closed, ended by itself or not
 
 
 def listen(listeners: list[Listener], *args: str, **kwargs: object) -> Listener:
@@ -327,3 +330,107 @@ def test_the_guides_command_line_example_works_ten_times_in_ten(tmp_path: Path) 
         )
         assert done.returncode == 0, done.stderr
         assert done.stdout.rstrip().endswith("world"), done.stdout
+
+
+def test_listen_reports_kernel_drops_as_they_happen_and_at_the_end(listeners: list[Listener]) -> None:
+    listener = listen(listeners, "127.0.0.1:0", "--recbuf", "4096")
+    host, port = listener.where.rsplit(":", 1)
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as flood:
+        for n in range(20_000):  # far more than a 4 KiB buffer holds while the listener prints
+            flood.sendto(b"%d" % n, (host, int(port)))
+    assert listener.line()  # it is receiving
+    status, _, err = listener.stop()
+    assert status == 0
+    reported = [int(n) for n in re.findall(r"the kernel dropped (\d+) datagram", err)]
+    assert reported and all(n > 0 for n in reported), err
+    summary = re.search(r"; the kernel dropped (\d+)", err)
+    assert summary is not None and int(summary.group(1)) == sum(reported), err
+
+
+def test_doctor_check_calls_a_full_receiver_that_does_not_drain_stuck(tmp_path: Path) -> None:
+    path = str(tmp_path / "stuck.sock")
+    with socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM) as rx, socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM) as tx:
+        rx.bind(path)
+        tx.setblocking(False)
+        try:
+            while True:
+                tx.sendto(b"fill", path)
+        except BlockingIOError:
+            pass  # full, and nobody reads it
+        done = subprocess.run(
+            [*genudp_argv(), "doctor", "--check", path, "--yes"],
+            capture_output=True,
+            text=True,
+            timeout=TIMEOUT,
+            check=False,
+        )
+    assert done.returncode == 1, done.stdout
+    assert "did not drain" in done.stdout and "needs attention" in done.stdout
+    assert "net.unix.max_dgram_qlen" not in done.stdout  # the probe alone, without --all
+
+
+def test_a_host_name_that_resolves_only_over_ipv6_works(listeners: list[Listener]) -> None:
+    name = IP6_ONLY
+    try:
+        families = {info[0] for info in socket.getaddrinfo(name, 9, type=socket.SOCK_DGRAM)}
+    except OSError:
+        families = set()
+    if families != {socket.AF_INET6}:
+        if os.environ.get("CI"):
+            pytest.fail(f"{name} does not resolve to ::1 alone in CI: .ci/run adds it to /etc/hosts")
+        pytest.skip(f"SKIPPED: {name} does not resolve to ::1 alone here (add '::1 {name}' to /etc/hosts)")
+    listener = listen(listeners, "[::1]:0")
+    port = listener.where.rsplit(":", 1)[1]
+    done = send(f"{name}:{port}", "over v6")
+    assert done.returncode == 0, done.stderr
+    assert listener.line().rstrip().endswith("over v6")
+
+
+@pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGHUP, signal.SIGINT], ids=lambda s: s.name)
+def test_repro_ends_on_a_signal_with_one_line_its_children_and_files_gone(signum: signal.Signals) -> None:
+    before = {p for p in os.listdir(tempfile.gettempdir()) if p.startswith("genudp-repro-")}
+    repro = subprocess.Popen(
+        [*genudp_argv(), "repro", "--datagrams", "200000"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        start_new_session=True,  # Ctrl-C at a terminal reaches the whole group: so does SIGINT here
+    )
+    children = _wait_children(repro.pid, 2)
+    if signum == signal.SIGINT:
+        os.killpg(repro.pid, signum)  # as a terminal's Ctrl-C does
+    else:
+        repro.send_signal(signum)
+    _, err = repro.communicate(timeout=TIMEOUT)
+    assert repro.returncode == 128 + signum, err
+    assert "Traceback" not in err and err.strip().splitlines()[-1].startswith("genudp repro: "), err
+    for child in children:
+        _wait_gone(child)
+    left = {p for p in os.listdir(tempfile.gettempdir()) if p.startswith("genudp-repro-")} - before
+    assert not left, f"left behind: {left}"
+
+
+def _wait_children(pid: int, count: int) -> list[int]:
+    deadline = time.monotonic() + TIMEOUT
+    while time.monotonic() < deadline:
+        found: list[int] = []
+        for task in os.listdir(f"/proc/{pid}/task"):
+            with open(f"/proc/{pid}/task/{task}/children") as f:
+                found += [int(c) for c in f.read().split()]
+        if len(found) >= count:
+            return found
+        time.sleep(0.01)  # deliberate: sampling /proc until repro has started its children
+    pytest.fail("repro never started its child processes")
+
+
+def _wait_gone(pid: int) -> None:
+    deadline = time.monotonic() + TIMEOUT
+    while time.monotonic() < deadline:
+        try:
+            with open(f"/proc/{pid}/stat") as f:
+                if f.read().rsplit(")", 1)[1].split()[0] == "Z":
+                    return  # ended; its parent (gone) was the one to reap it
+        except FileNotFoundError:
+            return
+        time.sleep(0.01)  # deliberate: sampling /proc until the child has ended
+    pytest.fail(f"child {pid} outlived repro")

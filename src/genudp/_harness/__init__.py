@@ -13,14 +13,23 @@ import sys
 _PR_SET_PDEATHSIG = 1
 
 
+#: The parent's pid, in the environment of each child the harness starts (:func:`child_env`).
+_PARENT = "GENUDP_HARNESS_PARENT"
+
+
+def child_env() -> dict[str, str]:
+    """The environment of a child of the harness: this one, naming this process as its parent."""
+    return dict(os.environ, **{_PARENT: str(os.getpid())})
+
+
 def as_child() -> None:
     """Called first by every subprocess of the harness: Ctrl-C at the terminal reaches the
     whole process group, and only the parent should answer it (one line, no traceback from
     each child); and a child ends with its parent, whatever ends the parent (SIGTERM, SIGHUP,
     SIGKILL), instead of sending on into the void."""
-    parent = os.getppid()
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     libc = ctypes.CDLL(None, use_errno=True)
     libc.prctl(_PR_SET_PDEATHSIG, signal.SIGTERM)
-    if os.getppid() != parent:  # the parent ended before the line above
+    parent = os.environ.get(_PARENT)
+    if parent is not None and os.getppid() != int(parent):  # it ended before the line above
         sys.exit(1)

@@ -25,6 +25,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TextIO
 
+from . import child_env
+
 SIZES = (64, 1024)
 
 
@@ -191,6 +193,7 @@ def _worker(
     argv += extra or []
     return subprocess.Popen(
         argv,
+        env=child_env(),
         stdin=subprocess.PIPE if extra else subprocess.DEVNULL,
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,

@@ -33,7 +33,7 @@ from typing import Any, Final
 import genudp
 from genudp import Error
 
-from . import as_child
+from . import as_child, child_env
 from .scenario import Config, Receiver, payload
 
 __all__ = ("PeerResult", "run_peers", "PEERS")
@@ -130,7 +130,10 @@ def _run_peer(name: str, argv: list[str], count: int, limit: float) -> PeerResul
         receiver = Receiver(path, config, None, count)
         receiver.start()
         proc = subprocess.Popen(
-            [*argv, path, str(count), str(config.payload)], stdout=subprocess.PIPE, stdin=subprocess.DEVNULL
+            [*argv, path, str(count), str(config.payload)],
+            env=child_env(),
+            stdout=subprocess.PIPE,
+            stdin=subprocess.DEVNULL,
         )
         try:
             out, _ = proc.communicate(timeout=limit)

@@ -43,7 +43,7 @@ from typing import Any
 import genudp
 from genudp import Error
 
-from . import as_child
+from . import as_child, child_env
 
 __all__ = ("Config", "Receiver", "Result", "SenderResult", "max_dgram_qlen", "payload", "run")
 
@@ -426,6 +426,7 @@ class Receiver:
                 str(cfg.reader_burst),
                 str(cfg.reader_active),
             ],
+            env=child_env(),
             stdout=subprocess.PIPE,
             # The receiver exits when this pipe closes, so it never outlives its driver.
             stdin=subprocess.PIPE,
@@ -549,6 +550,7 @@ def _spawn_sender_process(path: str, config: Config, sid: int) -> tuple[subproce
     spec = json.dumps({"path": path, "sid": sid, "config": asdict(config)})
     proc = subprocess.Popen(
         [sys.executable, "-m", "genudp._harness.scenario", "send", spec],
+        env=child_env(),
         stdout=subprocess.PIPE,
         stdin=subprocess.DEVNULL,
     )
