@@ -386,11 +386,17 @@ def test_a_host_name_that_resolves_only_over_ipv6_works(listeners: list[Listener
     assert listener.line().rstrip().endswith("over v6")
 
 
+LONG_RUNS = {"repro": ["repro", "--datagrams", "200000"], "bench": ["bench", "--only", "send"]}
+
+
+@pytest.mark.parametrize("command", sorted(LONG_RUNS))
 @pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGHUP, signal.SIGINT], ids=lambda s: s.name)
-def test_repro_ends_on_a_signal_with_one_line_its_children_and_files_gone(signum: signal.Signals) -> None:
-    before = {p for p in os.listdir(tempfile.gettempdir()) if p.startswith("genudp-repro-")}
+def test_a_long_command_ends_on_a_signal_with_one_line_its_children_and_files_gone(
+    signum: signal.Signals, command: str
+) -> None:
+    before = {p for p in os.listdir(tempfile.gettempdir()) if p.startswith("genudp-")}
     repro = subprocess.Popen(
-        [*genudp_argv(), "repro", "--datagrams", "200000"],
+        [*genudp_argv(), *LONG_RUNS[command]],
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
@@ -403,10 +409,10 @@ def test_repro_ends_on_a_signal_with_one_line_its_children_and_files_gone(signum
         repro.send_signal(signum)
     _, err = repro.communicate(timeout=TIMEOUT)
     assert repro.returncode == 128 + signum, err
-    assert "Traceback" not in err and err.strip().splitlines()[-1].startswith("genudp repro: "), err
+    assert "Traceback" not in err and err.strip().splitlines()[-1].startswith(f"genudp {command}: "), err
     for child in children:
         _wait_gone(child)
-    left = {p for p in os.listdir(tempfile.gettempdir()) if p.startswith("genudp-repro-")} - before
+    left = {p for p in os.listdir(tempfile.gettempdir()) if p.startswith("genudp-")} - before
     assert not left, f"left behind: {left}"
 
 
@@ -419,8 +425,8 @@ def _wait_children(pid: int, count: int) -> list[int]:
                 found += [int(c) for c in f.read().split()]
         if len(found) >= count:
             return found
-        time.sleep(0.01)  # deliberate: sampling /proc until repro has started its children
-    pytest.fail("repro never started its child processes")
+        time.sleep(0.01)  # deliberate: sampling /proc until the command has started its children
+    pytest.fail("the command never started its child processes")
 
 
 def _wait_gone(pid: int) -> None:
@@ -433,4 +439,38 @@ def _wait_gone(pid: int) -> None:
         except FileNotFoundError:
             return
         time.sleep(0.01)  # deliberate: sampling /proc until the child has ended
-    pytest.fail(f"child {pid} outlived repro")
+    pytest.fail(f"child {pid} outlived its parent")
+
+
+def test_plain_doctor_gives_advice_only_where_attention_is_needed() -> None:
+    done = subprocess.run([*genudp_argv(), "doctor"], capture_output=True, text=True, timeout=TIMEOUT, check=False)
+    item = ""
+    for line in done.stdout.splitlines():
+        if line.startswith(("ok ", "!! ")):
+            item = line
+        elif line.startswith("   > "):
+            assert item.startswith("!! "), f"advice under an item that is fine: {item!r}"
+
+
+def test_a_send_waiting_on_a_full_receiver_says_so_on_a_terminal(tmp_path: Path) -> None:
+    import pty
+
+    path = str(tmp_path / "slow.sock")
+    controller, terminal = pty.openpty()
+    with socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM) as rx:
+        rx.bind(path)
+        sender = subprocess.Popen(
+            [*genudp_argv(), "send", path, *[str(n) for n in range(12)]],
+            stdout=subprocess.DEVNULL,
+            stderr=terminal,
+        )
+        os.close(terminal)
+        said = b""
+        while b"is full" not in said:
+            chunk = os.read(controller, 1024)  # blocks until the sender writes to its terminal
+            assert chunk, "the sender closed its terminal without saying it waits"
+            said += chunk
+        assert rx.recv(100) == b"0"  # room for one more: the waiting send goes through
+        assert sender.wait(TIMEOUT) == 0
+    os.close(controller)
+    assert b"waiting: " + path.encode() + b" is full" in said
