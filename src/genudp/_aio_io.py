@@ -2,8 +2,13 @@
 
 Rules:
 
-- A task never blocks its loop. Every attempt is a non-blocking syscall made by the task
-  itself; a wait is a future resolved by the loop (``add_reader``/``add_writer``).
+- A task blocks its loop only briefly. Every attempt is a non-blocking syscall made by the
+  task itself; a wait is a future resolved by the loop (``add_reader``/``add_writer``), with
+  one exception: an ``asend`` to a full Unix-domain destination first waits in a blocking
+  sendto of at most 1 ms (``_sendwait.brief_kernel_send``), and such waits add up to at most
+  2 ms before one waits in the loop and lets it run. The kernel wakes that sendto the moment
+  the receiver takes a datagram, so a stream keeps the receiver's pace; a receiver that is
+  not reading costs the loop 1 ms once, then the wait is the loop's.
 - Cancelled while waiting, ``asend`` sent nothing and ``arecv`` took nothing.
 - A Unix-domain sender's own POLLOUT says nothing about the receiver (DESIGN.md §2): a full
   destination is watched through a helper socket connected to it, plus a timer in case the
@@ -42,7 +47,7 @@ from ._libc import CREDS_SPACE, MSG_TRUNC, Bytes, writable_now
 from ._options import check_timeout
 from ._process import running_loop
 from ._recvwait import rbuf
-from ._sendwait import FIRST_TICK, MAX_TICK, UNSET, Unset, bounded
+from ._sendwait import FIRST_TICK, MAX_TICK, UNSET, Unset, aio_waited, bounded, brief_kernel_send
 
 if TYPE_CHECKING:
     from ._socket import Socket
@@ -85,7 +90,15 @@ async def asend(self: Socket, data: Bytes, dest: Any = None, *, timeout: float |
             raise self._send_failure(exc, data, dest) from None
         if sent < 0:
             try:
-                sent = await _asend_wait(self, data, dest, timeout)
+                limit = self._wait_limit(timeout)  # "eagain" for 0
+                if dest is not None and self.family == "local":
+                    started = time.monotonic()
+                    sent = brief_kernel_send(self, data, dest, limit)
+                    if sent < 0 and limit is not None:
+                        limit = max(limit - (time.monotonic() - started), 1e-6)
+                if sent < 0:
+                    self._check_waiting()
+                    sent = await _asend_wait(self, data, dest, limit)
             except (OSError, TypeError, ValueError, OverflowError, BufferError) as exc:
                 raise self._send_failure(exc, data, dest) from None
         self._record_sent(sent)  # after the syscall: off a round trip's critical path
@@ -95,8 +108,7 @@ async def asend(self: Socket, data: Bytes, dest: Any = None, *, timeout: float |
             self._leave_closed()
 
 
-async def _asend_wait(self: Socket, data: Bytes, dest: Any, timeout: float | Unset | None) -> int:
-    limit = self._wait_limit(timeout)
+async def _asend_wait(self: Socket, data: Bytes, dest: Any, limit: float | None) -> int:
     started = time.monotonic()
     deadline = None if limit is None else started + limit
     helper: _socket_mod.socket | None = None
@@ -123,6 +135,7 @@ async def _asend_wait(self: Socket, data: Bytes, dest: Any, timeout: float | Uns
             if waited is not None and waited <= 0:
                 raise Timeout(f"the destination stayed full for {limit} s; not sent")
             ready = await loop_wait([efd], [blocked] if blocked >= 0 else [], waited)
+            aio_waited()
             if not ready and blocked < 0:
                 tick = min(tick * 2, MAX_TICK)
             self._check_waiting()

@@ -41,6 +41,7 @@ import ctypes
 import errno
 import os
 import socket as _socket_mod
+import threading
 import time
 from _thread import get_ident as _get_ident
 from typing import TYPE_CHECKING, Any, Final
@@ -234,6 +235,56 @@ def _wait_in_kernel(self: Socket, data: Bytes, dest: Any, deadline: float | None
         if shortened and not self._state:
             with contextlib.suppress(OSError):
                 self._set_slice_locked()
+
+
+#: asyncio: the longest one ``asend`` blocks its loop in the kernel for a full Unix-domain
+#: destination, and the most such waits may add up to before a wait in the loop lets it run.
+AIO_SLICE: Final = 0.001
+AIO_BUDGET: Final = 0.002
+_aio_spent = threading.local()
+
+
+def brief_kernel_send(self: Socket, data: Bytes, dest: Any, limit: float | None) -> int:
+    """For ``asend`` after EAGAIN on a local destination: wait for room in a blocking sendto
+    of at most AIO_SLICE (with the GIL released), as long as this thread's loop has not been
+    kept waiting AIO_BUDGET since its last wait in the loop (``aio_waited``). The kernel wakes
+    a blocked sender the moment the receiver takes a datagram: a sender streaming to a busy
+    receiver keeps its pace, which a wait in the loop (an iteration and four epoll_ctl calls
+    per few datagrams) cannot. Returns the bytes sent, or -1: not sent, wait in the loop.
+    A wait that sent is counted as an eagain wait (one that did not is, by the loop's wait)."""
+    spent = getattr(_aio_spent, "seconds", 0.0)
+    if spent >= AIO_BUDGET or C_SENDTO is None:
+        return -1
+    target = self._target
+    if target is None or target[0] != dest:
+        target = self._target = (dest, sockaddr_un(dest))
+    call = KernelSend(self._c_fd, data, target[1])
+    started = time.monotonic()
+    sock = self._sock
+    sent = -1
+    try:
+        sock.setsockopt(_socket_mod.SOL_SOCKET, _socket_mod.SO_SNDTIMEO, timeval(min(AIO_SLICE, limit or AIO_SLICE)))
+        sent = call.send()
+        if sent < 0 and ctypes.get_errno() not in (errno.EAGAIN, errno.EINTR):
+            code = ctypes.get_errno()
+            raise OSError(code, os.strerror(code))
+        return sent
+    finally:
+        elapsed = time.monotonic() - started
+        _aio_spent.seconds = spent + elapsed
+        if sent >= 0:
+            with self._lock:
+                c = self._counters
+                c.eagain_waits += 1
+                c.wait_seconds += elapsed
+        if not self._state:
+            with contextlib.suppress(OSError):
+                sock.setsockopt(_socket_mod.SOL_SOCKET, _socket_mod.SO_SNDTIMEO, timeval(self._slice))
+
+
+def aio_waited() -> None:
+    """This thread's loop ran other work (an ``asend`` waited in it): the budget starts anew."""
+    _aio_spent.seconds = 0.0
 
 
 def _wait_for_pollout(self: Socket, data: Bytes, dest: Any, deadline: float | None, limit: float | None) -> int:

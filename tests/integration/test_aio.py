@@ -234,6 +234,56 @@ def test_the_loop_stays_responsive_while_a_send_waits(loop_runtime: Asyncio, tmp
     run(loop_runtime, body)
 
 
+def test_a_stream_to_a_slow_receiver_keeps_the_loop_responsive_and_every_datagram_once(
+    loop_runtime: Asyncio, tmp_sock_dir: Path
+) -> None:
+    """asend waits for a busy receiver in the kernel briefly (at most 1 ms a call, 2 ms between
+    waits in the loop): a receiver that takes a datagram every 0.2 ms keeps the sender at its
+    pace, and a 10 ms ticker in the same loop stays on time."""
+    path = str(tmp_sock_dir / "slow.sock")
+    total = 2000
+    got: list[bytes] = []
+    ready = threading.Event()
+
+    def slow_reader() -> None:
+        with genudp.open(path=path, active=False) as r:
+            ready.set()
+            while len(got) < total:
+                got.append(r.recv(timeout=30)[2])
+                time.sleep(0.0002)  # deliberate: a receiver slower than the sender
+
+    reader = threading.Thread(target=slow_reader)
+    reader.start()
+    assert ready.wait(30)
+
+    async def body() -> None:
+        lateness: list[float] = []
+        streaming = True
+
+        async def ticker() -> None:
+            due = time.monotonic()
+            while streaming:
+                due += 0.010
+                await asyncio.sleep(max(0.0, due - time.monotonic()))  # deliberate: the ticker's period
+                lateness.append(time.monotonic() - due)
+
+        tick = asyncio.get_running_loop().create_task(ticker())
+        with genudp.open(family="local", active=False) as s:
+            for n in range(total):
+                await s.asend(b"%d" % n, path)
+            waits = s.info()["eagain_waits"]
+        streaming = False
+        await tick
+        worst = max(lateness)
+        print(f"{loop_runtime.name}: {waits} waits; a 10 ms ticker was at most {worst * 1000:.2f} ms late")
+        assert waits > 0, "the receiver never fell behind: not the path meant"
+        assert worst < LATE_BOUND, f"the loop stalled: a tick came {worst * 1000:.1f} ms late"
+
+    run(loop_runtime, body)
+    reader.join(60)
+    assert got == [b"%d" % n for n in range(total)]
+
+
 def test_blocking_calls_in_a_task_say_which_awaitable_to_use(loop_runtime: Asyncio, tmp_sock_dir: Path) -> None:
     async def body() -> None:
         r, s, path, n = _full(tmp_sock_dir)

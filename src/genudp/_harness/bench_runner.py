@@ -125,6 +125,19 @@ SCENARIOS: tuple[Scenario, ...] = (
         ),
     ),
     Scenario(
+        "aio-send",
+        "asyncio: asend, one way",
+        "throughput",
+        RAW_THROUGHPUT,
+        Pair("genudp asend", "raw_recv", "genudp_asend"),
+        ("min", 0.6),
+        others=(
+            Pair("genudp asend -> arecv", "genudp_arecv", "genudp_asend"),
+            Pair("genudp asend, uvloop", "raw_recv", "genudp_asend_uvloop"),
+            Pair("asyncio datagram endpoint", "raw_recv", "asyncio_endpoint_send"),
+        ),
+    ),
+    Scenario(
         "aio-rtt",
         "asyncio: round trip (asend + arecv)",
         "roundtrip",

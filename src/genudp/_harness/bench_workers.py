@@ -230,7 +230,7 @@ def genudp_send(path: str, n: int, size: int) -> None:
     _drive(step, n)
 
 
-def genudp_asend(path: str, n: int, size: int) -> None:
+def _asend(path: str, n: int, size: int, loop: str) -> None:
     async def main() -> None:
         sock = genudp.open(family="local", active=False)
         data = b"x" * size
@@ -242,10 +242,43 @@ def genudp_asend(path: str, n: int, size: int) -> None:
 
         await _adrive(step, n)
 
+    _run_async(main, loop)
+
+
+def genudp_asend(path: str, n: int, size: int) -> None:
+    _asend(path, n, size, "asyncio")
+
+
+def genudp_asend_uvloop(path: str, n: int, size: int) -> None:
+    _asend(path, n, size, "uvloop")
+
+
+def asyncio_endpoint_send(path: str, n: int, size: int) -> None:
+    """asyncio's own datagram transport as a sender, connected to the receiver: it buffers what
+    the receiver cannot take and writes it out when the loop reports POLLOUT; a step ends once
+    its buffer is empty (polled each loop iteration: it spins while the receiver is full)."""
+
+    async def main() -> None:
+        loop = asyncio.get_running_loop()
+        transport, _ = await loop.create_datagram_endpoint(
+            asyncio.DatagramProtocol, remote_addr=path, family=socket.AF_UNIX
+        )
+        buffered = transport.get_write_buffer_size  # type: ignore[attr-defined]
+        data = b"x" * size
+
+        async def step(k: int) -> None:
+            for _ in range(k):
+                transport.sendto(data)
+                if buffered() > 1 << 16:  # keep the buffer bounded
+                    while buffered():
+                        await asyncio.sleep(0)
+            while buffered():
+                await asyncio.sleep(0)
+
+        await _adrive(step, n)
+        transport.close()
+
     asyncio.run(main())
-
-
-# -- round trips: a server echoes; a client sends and waits for each reply -----------------------
 
 
 def raw_echo(path: str, n: int, size: int) -> None:
@@ -485,6 +518,8 @@ ROLES: dict[str, Callable[..., None]] = {
         raw_send,
         genudp_send,
         genudp_asend,
+        genudp_asend_uvloop,
+        asyncio_endpoint_send,
         raw_echo,
         genudp_echo,
         genudp_echo_active,
