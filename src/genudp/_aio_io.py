@@ -91,7 +91,7 @@ async def asend(self: Socket, data: Bytes, dest: Any = None, *, timeout: float |
         if sent < 0:
             try:
                 limit = self._wait_limit(timeout)  # "eagain" for 0
-                if dest is not None and self.family == "local":
+                if self.family == "local":  # to dest, or (None) to the connected peer
                     started = time.monotonic()
                     sent = brief_kernel_send(self, data, dest, limit)
                     if sent < 0 and limit is not None:

@@ -474,3 +474,15 @@ def test_a_send_waiting_on_a_full_receiver_says_so_on_a_terminal(tmp_path: Path)
         assert sender.wait(TIMEOUT) == 0
     os.close(controller)
     assert b"waiting: " + path.encode() + b" is full" in said
+
+
+def test_send_sndbuf_sets_the_buffer_and_its_limit_is_told_as_a_flag(tmp_path: Path, listeners: list[Listener]) -> None:
+    path = str(tmp_path / "big.sock")
+    listener = listen(listeners, path)
+    big = "x" * 6000
+    small = send(path, big, "--sndbuf", "4096")  # the kernel doubles it: about 8 KiB
+    assert small.returncode == 0, small.stderr
+    assert listener.line().rstrip().endswith(big)
+    refused = send(path, "y" * 20000, "--sndbuf", "4096")
+    assert refused.returncode == 1
+    assert "raise it with --sndbuf" in refused.stderr and "sndbuf=" not in refused.stderr, refused.stderr

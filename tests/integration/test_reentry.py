@@ -140,6 +140,10 @@ def run_rounds(workload: str, handler_name: str, tmp: Path) -> dict[str, int]:
             r = Round(sock, path, str(tmp / "sink.sock"), me, other, k)
             with socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM) as tx:
                 tx.sendto(b"d%d" % k, path)
+            if workload == "controlling_process":
+                # A message for the hand-over to look at under the mailbox's lock: where a
+                # handler's send must park (the mailbox is otherwise empty here).
+                me.send(("keep", k))
 
             def traced(r: Round = r) -> None:
                 r.outcome.append(call(r))

@@ -23,10 +23,11 @@ def child_env() -> dict[str, str]:
 
 
 def as_child() -> None:
-    """Called first by every subprocess of the harness: Ctrl-C at the terminal reaches the
-    whole process group, and only the parent should answer it (one line, no traceback from
-    each child); and a child ends with its parent, whatever ends the parent (SIGTERM, SIGHUP,
-    SIGKILL), instead of sending on into the void."""
+    """Called first by every subprocess of the harness, which the harness starts in a process
+    group of its own (``process_group=0``): Ctrl-C at the terminal reaches the foreground group,
+    and only the parent should answer it (one line, no traceback from each child). Ignoring
+    SIGINT covers a child started some other way. And a child ends with its parent, whatever
+    ends the parent (SIGTERM, SIGHUP, SIGKILL), instead of sending on into the void."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     libc = ctypes.CDLL(None, use_errno=True)
     libc.prctl(_PR_SET_PDEATHSIG, signal.SIGTERM)

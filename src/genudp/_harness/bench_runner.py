@@ -134,7 +134,9 @@ SCENARIOS: tuple[Scenario, ...] = (
         others=(
             Pair("genudp asend -> arecv", "genudp_arecv", "genudp_asend"),
             Pair("genudp asend, uvloop", "raw_recv", "genudp_asend_uvloop"),
-            Pair("asyncio datagram endpoint", "raw_recv", "asyncio_endpoint_send"),
+            Pair("genudp asend, connected", "raw_recv", "genudp_asend_connected"),
+            Pair("asyncio endpoint, connected", "raw_recv", "asyncio_endpoint_send"),
+            Pair("asyncio endpoint, sendto", "raw_recv", "asyncio_endpoint_sendto"),
         ),
     ),
     Scenario(
@@ -207,6 +209,7 @@ def _worker(
     return subprocess.Popen(
         argv,
         env=child_env(),
+        process_group=0,  # the terminal's Ctrl-C is the parent's to answer (as_child)
         stdin=subprocess.PIPE if extra else subprocess.DEVNULL,
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,

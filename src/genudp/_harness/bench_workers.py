@@ -230,15 +230,19 @@ def genudp_send(path: str, n: int, size: int) -> None:
     _drive(step, n)
 
 
-def _asend(path: str, n: int, size: int, loop: str) -> None:
+def _asend(path: str, n: int, size: int, loop: str, connected: bool = False) -> None:
     async def main() -> None:
         sock = genudp.open(family="local", active=False)
         data = b"x" * size
         asend = sock.asend
+        dest: str | None = path
+        if connected:
+            sock.connect(path)
+            dest = None
 
         async def step(k: int) -> None:
             for _ in range(k):
-                await asend(data, path)
+                await asend(data, dest)
 
         await _adrive(step, n)
 
@@ -253,22 +257,31 @@ def genudp_asend_uvloop(path: str, n: int, size: int) -> None:
     _asend(path, n, size, "uvloop")
 
 
-def asyncio_endpoint_send(path: str, n: int, size: int) -> None:
-    """asyncio's own datagram transport as a sender, connected to the receiver: it buffers what
-    the receiver cannot take and writes it out when the loop reports POLLOUT; a step ends once
-    its buffer is empty (polled each loop iteration: it spins while the receiver is full)."""
+def genudp_asend_connected(path: str, n: int, size: int) -> None:
+    _asend(path, n, size, "asyncio", connected=True)
+
+
+def asyncio_endpoint_send(path: str, n: int, size: int, connected: bool = True) -> None:
+    """asyncio's own datagram transport as a sender: it buffers what the receiver cannot take
+    and writes it out when the loop reports POLLOUT (connected: the receiver's room; not
+    connected: always, so it spins while the receiver is full); a step ends once its buffer is
+    empty (looked at each loop iteration)."""
 
     async def main() -> None:
         loop = asyncio.get_running_loop()
-        transport, _ = await loop.create_datagram_endpoint(
-            asyncio.DatagramProtocol, remote_addr=path, family=socket.AF_UNIX
-        )
+        if connected:
+            transport, _ = await loop.create_datagram_endpoint(
+                asyncio.DatagramProtocol, remote_addr=path, family=socket.AF_UNIX
+            )
+        else:
+            transport, _ = await loop.create_datagram_endpoint(asyncio.DatagramProtocol, family=socket.AF_UNIX)
         buffered = transport.get_write_buffer_size  # type: ignore[attr-defined]
         data = b"x" * size
+        dest = None if connected else path
 
         async def step(k: int) -> None:
             for _ in range(k):
-                transport.sendto(data)
+                transport.sendto(data, dest)
                 if buffered() > 1 << 16:  # keep the buffer bounded
                     while buffered():
                         await asyncio.sleep(0)
@@ -279,6 +292,10 @@ def asyncio_endpoint_send(path: str, n: int, size: int) -> None:
         transport.close()
 
     asyncio.run(main())
+
+
+def asyncio_endpoint_sendto(path: str, n: int, size: int) -> None:
+    asyncio_endpoint_send(path, n, size, connected=False)
 
 
 def raw_echo(path: str, n: int, size: int) -> None:
@@ -519,7 +536,9 @@ ROLES: dict[str, Callable[..., None]] = {
         genudp_send,
         genudp_asend,
         genudp_asend_uvloop,
+        genudp_asend_connected,
         asyncio_endpoint_send,
+        asyncio_endpoint_sendto,
         raw_echo,
         genudp_echo,
         genudp_echo_active,

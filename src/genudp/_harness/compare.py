@@ -132,6 +132,7 @@ def _run_peer(name: str, argv: list[str], count: int, limit: float) -> PeerResul
         proc = subprocess.Popen(
             [*argv, path, str(count), str(config.payload)],
             env=child_env(),
+            process_group=0,  # the terminal's Ctrl-C is the parent's to answer (as_child)
             stdout=subprocess.PIPE,
             stdin=subprocess.DEVNULL,
         )

@@ -427,6 +427,7 @@ class Receiver:
                 str(cfg.reader_active),
             ],
             env=child_env(),
+            process_group=0,  # the terminal's Ctrl-C is the parent's to answer (as_child)
             stdout=subprocess.PIPE,
             # The receiver exits when this pipe closes, so it never outlives its driver.
             stdin=subprocess.PIPE,
@@ -551,6 +552,7 @@ def _spawn_sender_process(path: str, config: Config, sid: int) -> tuple[subproce
     proc = subprocess.Popen(
         [sys.executable, "-m", "genudp._harness.scenario", "send", spec],
         env=child_env(),
+        process_group=0,  # the terminal's Ctrl-C is the parent's to answer (as_child)
         stdout=subprocess.PIPE,
         stdin=subprocess.DEVNULL,
     )
