@@ -25,6 +25,17 @@ import genudp.aio
 from tests.integration.test_interrupts import Boom, raising_storm
 
 COUNT = 2000
+#: CPython 3.13 (3.13.0 here): under this storm a socket's lock stays held after an exception a
+#: handler raised inside ``setopts``' ``with self._lock`` block, as if ``__exit__`` never ran
+#: (seen in about one run in three, on the tree before re-entrancy too, where it hangs in
+#: setopts). It looks like python/cpython#130279 (3.13 skips except/finally blocks for an
+#: exception raised at some eval-breaker points); not confirmed. 3.11 and 3.12 hold.
+pytestmark = pytest.mark.skipif(
+    sys.version_info[:2] == (3, 13),
+    reason="CPython 3.13 can skip a with-block's __exit__ for an exception a signal handler raises "
+    "(python/cpython#130279, it seems): the raising-storm accounting is checked on 3.11 and 3.12",
+)
+
 MODES: list[Any] = [True, "once", 5, False]
 
 #: The sending process: sends 0..COUNT-1 once each under its own raising storm, and reports

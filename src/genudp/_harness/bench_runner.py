@@ -134,6 +134,7 @@ SCENARIOS: tuple[Scenario, ...] = (
         others=(
             Pair("genudp asend -> arecv", "genudp_arecv", "genudp_asend"),
             Pair("genudp asend, uvloop", "raw_recv", "genudp_asend_uvloop"),
+            Pair("genudp asend -> arecv, uvloop", "genudp_arecv_uvloop", "genudp_asend_uvloop"),
             Pair("genudp asend, connected", "raw_recv", "genudp_asend_connected"),
             Pair("asyncio endpoint, connected", "raw_recv", "asyncio_endpoint_send"),
             Pair("asyncio endpoint, sendto", "raw_recv", "asyncio_endpoint_sendto"),

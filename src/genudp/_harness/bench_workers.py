@@ -138,7 +138,7 @@ def genudp_active(path: str, n: int, size: int) -> None:
         _report(k, time.perf_counter() - t0, _cpu() - c0)
 
 
-def genudp_arecv(path: str, n: int, size: int) -> None:
+def genudp_arecv(path: str, n: int, size: int, loop: str = "asyncio") -> None:
     async def main() -> None:
         sock = genudp.open(path=path, active=False)
         _ready()
@@ -150,7 +150,11 @@ def genudp_arecv(path: str, n: int, size: int) -> None:
                 await arecv()
             _report(k, time.perf_counter() - t0, _cpu() - c0)
 
-    asyncio.run(main())
+    _run_async(main, loop)
+
+
+def genudp_arecv_uvloop(path: str, n: int, size: int) -> None:
+    genudp_arecv(path, n, size, "uvloop")
 
 
 def asyncio_endpoint_recv(path: str, n: int, size: int) -> None:
@@ -530,6 +534,7 @@ ROLES: dict[str, Callable[..., None]] = {
         genudp_recv,
         genudp_active,
         genudp_arecv,
+        genudp_arecv_uvloop,
         asyncio_endpoint_recv,
         asyncio_sock_recvfrom,
         raw_send,
