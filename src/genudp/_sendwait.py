@@ -194,14 +194,19 @@ def send_wait(self: Socket, data: Bytes, dest: Any, timeout: float | Unset | Non
             c.wait_cpu_seconds += cpu
 
 
+def _kernel_send(self: Socket, data: Bytes, dest: Any) -> KernelSend:
+    """``data`` ready for libc's sendto to ``dest``. The last destination's sockaddr is kept: a
+    sender usually waits on one receiver."""
+    target = self._target
+    if target is None or target[0] != dest:
+        target = self._target = (dest, sockaddr_un(dest))
+    return KernelSend(self._c_fd, data, target[1])
+
+
 def _wait_in_kernel(self: Socket, data: Bytes, dest: Any, deadline: float | None, limit: float | None) -> int:
     """Wait for room in a blocking sendto, called through ctypes with the GIL released (see
     the module's essay)."""
-    target = self._target
-    if target is None or target[0] != dest:
-        # The last destination's sockaddr is kept: a sender usually waits on one receiver.
-        target = self._target = (dest, sockaddr_un(dest))
-    call = KernelSend(self._c_fd, data, target[1])
+    call = _kernel_send(self, data, dest)
     shortened = False
     in_force = self._slice
     try:
@@ -255,18 +260,14 @@ def brief_kernel_send(self: Socket, data: Bytes, dest: Any, limit: float | None)
     spent = getattr(_aio_spent, "seconds", 0.0)
     if spent >= AIO_BUDGET or C_SENDTO is None:
         return -1
-    target = self._target
-    if target is None or target[0] != dest:
-        target = self._target = (dest, sockaddr_un(dest))
-    call = KernelSend(self._c_fd, data, target[1])
+    call = _kernel_send(self, data, dest)
     started = time.monotonic()
     sock = self._sock
     sent = -1
     try:
         sock.setsockopt(_socket_mod.SOL_SOCKET, _socket_mod.SO_SNDTIMEO, timeval(min(AIO_SLICE, limit or AIO_SLICE)))
         sent = call.send()
-        if sent < 0 and ctypes.get_errno() not in (errno.EAGAIN, errno.EINTR):
-            code = ctypes.get_errno()
+        if sent < 0 and (code := ctypes.get_errno()) not in (errno.EAGAIN, errno.EINTR):
             raise OSError(code, os.strerror(code))
         return sent
     finally:
